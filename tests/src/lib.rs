@@ -1,0 +1,1 @@
+//! Cross-crate end-to-end tests and benchmarks; the test files live in `tests/`.
