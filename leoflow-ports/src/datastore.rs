@@ -60,8 +60,10 @@ pub type Fence = Option<FencingToken>;
 #[async_trait]
 pub trait DagStore: Send + Sync {
     /// Registers `spec` (already validated) under its content hash. Returns the version and
-    /// whether it was newly created. A new version becomes the DAG's latest; the DAG is
-    /// created (unpaused, active) on first registration and re-activated if deregistered.
+    /// whether it was newly created. A new version becomes the DAG's latest, and so does
+    /// an older version whose content is registered again (the DAG file was reverted).
+    /// The DAG is created (unpaused, active) on first registration and re-activated by
+    /// any registration if it was deregistered.
     async fn register_version(
         &self,
         spec: Arc<DagSpec>,
@@ -74,6 +76,7 @@ pub trait DagStore: Send + Sync {
     async fn get_version(&self, dag_id: &str, version_number: u32) -> Result<Option<DagVersion>>;
     /// Newest first.
     async fn list_versions(&self, dag_id: &str) -> Result<Vec<DagVersion>>;
+    /// [`Error::NotFound`] when the DAG is unknown.
     async fn set_paused(&self, dag_id: &str, paused: bool) -> Result<DagRecord>;
     /// Deletes the DAG's runs and task instances, keeping the DAG and its versions.
     async fn clear_history(&self, dag_id: &str) -> Result<()>;
@@ -145,10 +148,10 @@ pub trait TaskStore: Send + Sync {
         tasks: &[TaskInstance],
         fence: Fence,
     ) -> Result<()>;
-    /// Compare-and-set; see [`Transition`]. When the try number grows, the previous try
-    /// is archived (see [`TaskStore::tries`]). `last_heartbeat_at` and `note` are not
-    /// written by a transition (they have their own setters) except that a new try
-    /// clears the heartbeat.
+    /// Compare-and-set; see [`Transition`]. When the try number grows from a started try
+    /// (1 or more), the stored row of that try is archived (see [`TaskStore::tries`]).
+    /// `last_heartbeat_at` and `note` are not written by a transition (they have their
+    /// own setters) except that a new try clears the heartbeat.
     async fn transition(&self, t: &Transition, fence: Fence) -> Result<bool>;
     /// Several transitions; each is its own compare-and-set. Results are in input order.
     async fn transition_many(&self, ts: &[Transition], fence: Fence) -> Result<Vec<bool>> {
@@ -164,10 +167,12 @@ pub trait TaskStore: Send + Sync {
     /// Every queued or running instance, of every run.
     async fn in_flight(&self) -> Result<Vec<TaskInstance>>;
     /// Finished tries (archived when the next try began) and the current one, oldest first.
+    /// An instance that never started (try 0) has none.
     async fn tries(&self, key: &TaskKey) -> Result<Vec<TaskInstance>>;
     /// Instances matching the filter ordered by (dag_id, run_id, task_id, map_index), and
     /// the total count before limit/offset.
     async fn list_task_instances(&self, filter: &TaskFilter) -> Result<(Vec<TaskInstance>, usize)>;
+    /// [`Error::NotFound`] when the instance is unknown.
     async fn set_task_note(&self, key: &TaskKey, note: Option<String>) -> Result<()>;
     /// Records `token` as the newest leader's; later writes with a lower token fail with
     /// [`Error::Fenced`]. Raising to a lower value than the current one is a no-op.

@@ -108,7 +108,7 @@ mod tests {
             max_active_tasks: None,
             dagrun_timeout_seconds: None,
             default_args: None,
-            params: Default::default(),
+            params: std::collections::BTreeMap::default(),
             doc_md: None,
             fileloc: None,
             staging: None,

@@ -1,1 +1,2 @@
-//! Cross-crate end-to-end tests and benchmarks; the test files live in `tests/`.
+//! Cross-crate tests and benchmarks of Leoflow. The tests live in `tests/` (run by
+//! `cargo test`), the benchmarks in `benches/` (run by `cargo bench -p leoflow-tests`).

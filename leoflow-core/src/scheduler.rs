@@ -1,0 +1,895 @@
+//! The event-driven scheduler loop. It wakes on executor events, on notifier changes and
+//! on pokes from the engine handle, drains everything pending into one batch, reconciles
+//! the runs that changed and applies the decisions (compare-and-set writes, then
+//! launches). The periodic tick only creates cron runs, notices deadlines and reaps; it is
+//! never on the path from one task finishing to the next starting.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
+use leoflow_ports::dag::XComRef;
+use leoflow_ports::datastore::{RunFilter, Transition};
+use leoflow_ports::executor::{self, Attempt, Event, EventStream, Outcome};
+use leoflow_ports::lock::Lease;
+use leoflow_ports::notify::Change;
+use leoflow_ports::run::{AttemptId, DagRun, RunKey, RunType, TaskInstance, TaskKey};
+use leoflow_ports::state::{RunState, TaskState};
+use serde_json::Value;
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::engine::{iso, Dispatch, Inner, Result};
+use crate::mapping;
+use crate::plan::DagPlan;
+use crate::reconcile::{reconcile, Decisions, RunView};
+use crate::schedule::{due_runs, next_fire_after, DueInput};
+
+/// How many reconcile passes one run gets per batch before yielding to other work.
+const PASSES_PER_BATCH: usize = 64;
+
+pub(crate) async fn run(inner: Arc<Inner>, pokes: mpsc::UnboundedReceiver<RunKey>) {
+    let events = inner.executor.subscribe();
+    let changes: BoxStream<'static, Change> = match inner.notifier.subscribe().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot subscribe to the notifier; relying on the tick");
+            futures::stream::pending().boxed()
+        }
+    };
+    let launch_slots = match inner.config.dispatch {
+        Dispatch::Serial => None,
+        Dispatch::Pool { workers } => Some(Arc::new(Semaphore::new(workers.max(1)))),
+    };
+    let mut s = Scheduler {
+        inner,
+        dirty: BTreeSet::new(),
+        rescan: true,
+        wake_at: None,
+        next_tick: DateTime::<Utc>::MIN_UTC,
+        lease: None,
+        launch_slots,
+    };
+    s.main(events, changes, pokes).await;
+}
+
+struct Scheduler {
+    inner: Arc<Inner>,
+    dirty: BTreeSet<RunKey>,
+    /// Every active run must be looked at (start, tick, resync).
+    rescan: bool,
+    wake_at: Option<DateTime<Utc>>,
+    next_tick: DateTime<Utc>,
+    lease: Option<Lease>,
+    launch_slots: Option<Arc<Semaphore>>,
+}
+
+enum Input {
+    Event(Event),
+    Change(Change),
+    Poke(RunKey),
+}
+
+impl Scheduler {
+    async fn main(
+        &mut self,
+        mut events: EventStream,
+        mut changes: BoxStream<'static, Change>,
+        mut pokes: mpsc::UnboundedReceiver<RunKey>,
+    ) {
+        loop {
+            let leader = self.ensure_leader().await;
+            let now = self.inner.clock.now();
+            if leader {
+                if now >= self.next_tick {
+                    self.next_tick = now + delta(self.inner.config.tick);
+                    self.tick(now).await;
+                }
+                self.process().await;
+            }
+            let mut next = self.next_tick;
+            if let Some(w) = self.wake_at.take() {
+                next = next.min(w);
+            }
+            if let Some(l) = &self.lease {
+                next = next.min(l.expires_at - delta(self.lease_ttl()) / 2);
+            }
+            let sleep = self.inner.clock.sleep_until(next);
+            let first = tokio::select! {
+                biased;
+                () = self.inner.shutdown.notified() => return,
+                Some(e) = events.next() => Input::Event(e),
+                Some(k) = pokes.recv() => Input::Poke(k),
+                Some(c) = changes.next() => Input::Change(c),
+                () = sleep => {
+                    // A deadline (retry delay, timeout) or the lease renewal came due.
+                    self.rescan = true;
+                    continue;
+                }
+            };
+            // Drain whatever else is already pending so it is reconciled in one batch. The
+            // drain runs unconstrained: tokio's co-operative budget would otherwise report
+            // a ready channel as pending after ~128 items and split the batch.
+            let mut batch = vec![first];
+            tokio::task::unconstrained(async {
+                loop {
+                    if let Some(Some(e)) = events.next().now_or_never() {
+                        batch.push(Input::Event(e));
+                    } else if let Ok(k) = pokes.try_recv() {
+                        batch.push(Input::Poke(k));
+                    } else if let Some(Some(c)) = changes.next().now_or_never() {
+                        batch.push(Input::Change(c));
+                    } else {
+                        break;
+                    }
+                }
+            })
+            .await;
+            for input in batch {
+                self.handle(input, leader).await;
+            }
+        }
+    }
+
+    async fn handle(&mut self, input: Input, leader: bool) {
+        match input {
+            Input::Poke(k) => {
+                self.dirty.insert(k);
+            }
+            Input::Change(c) => match c {
+                Change::RunCreated { run } | Change::RunChanged { run } => {
+                    self.dirty.insert(run);
+                }
+                Change::TaskFinished { task } => {
+                    self.dirty.insert(task.run());
+                }
+                Change::DagVersionRegistered { .. } | Change::DagChanged { .. } => {
+                    self.next_tick = DateTime::<Utc>::MIN_UTC;
+                }
+                Change::Resync => self.rescan = true,
+            },
+            Input::Event(e) if leader => {
+                let key = e.attempt().task.run();
+                if let Err(err) = self.on_event(e).await {
+                    tracing::warn!(run = %key, error = %err, "could not record an executor event");
+                }
+                self.dirty.insert(key);
+            }
+            Input::Event(_) => {}
+        }
+    }
+
+    async fn on_event(&mut self, event: Event) -> Result<()> {
+        let inner = &self.inner;
+        match event {
+            Event::Started {
+                attempt,
+                executor_ref,
+                hostname,
+            } => {
+                inner
+                    .attempt_started(&attempt, executor_ref, hostname)
+                    .await?;
+            }
+            Event::Finished { attempt, outcome } => {
+                inner.finish_attempt(&attempt, outcome).await?;
+            }
+            Event::Exited {
+                attempt,
+                exit_code,
+                message,
+            } => {
+                if self.still_current(&attempt).await? {
+                    let code =
+                        exit_code.map_or_else(|| "a signal".to_string(), |c| format!("code {c}"));
+                    let mut msg =
+                        format!("the task process exited with {code} without reporting a result");
+                    if let Some(m) = message {
+                        msg = format!("{msg}: {m}");
+                    }
+                    inner.system_log(&attempt, msg.clone()).await;
+                    inner
+                        .finish_attempt(
+                            &attempt,
+                            Outcome::Failed {
+                                message: msg,
+                                exit_code,
+                                retryable: true,
+                            },
+                        )
+                        .await?;
+                }
+            }
+            Event::Lost { attempt, reason } => {
+                if self.still_current(&attempt).await? {
+                    inner
+                        .system_log(&attempt, format!("attempt lost: {reason}"))
+                        .await;
+                    inner
+                        .finish_attempt(
+                            &attempt,
+                            Outcome::Failed {
+                                message: reason,
+                                exit_code: None,
+                                retryable: true,
+                            },
+                        )
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn still_current(&self, attempt: &AttemptId) -> Result<bool> {
+        let ti = self.inner.store.get_task_instance(&attempt.task).await?;
+        Ok(ti.is_some_and(|t| t.try_number == attempt.try_number && t.state.is_in_flight()))
+    }
+
+    fn lease_ttl(&self) -> std::time::Duration {
+        self.inner
+            .config
+            .lease
+            .as_ref()
+            .map_or(std::time::Duration::from_secs(10), |l| l.ttl)
+    }
+
+    /// Acquires or renews the scheduler lease; true when this engine may schedule.
+    async fn ensure_leader(&mut self) -> bool {
+        let (Some(cfg), Some(locks)) = (&self.inner.config.lease, &self.inner.locks) else {
+            if self.rescan && self.next_tick == DateTime::<Utc>::MIN_UTC {
+                self.recover().await;
+            }
+            return true;
+        };
+        let now = self.inner.clock.now();
+        if let Some(lease) = &self.lease {
+            if now < lease.expires_at - delta(cfg.ttl) / 2 {
+                return true;
+            }
+            match locks.renew(lease, cfg.ttl).await {
+                Ok(l) => {
+                    self.lease = Some(l);
+                    return true;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the scheduler lease; stepping down");
+                    self.lease = None;
+                    *self.inner.fence.lock().expect("fence lock poisoned") = None;
+                }
+            }
+        }
+        match locks.try_acquire(&cfg.name, &cfg.holder, cfg.ttl).await {
+            Ok(Some(lease)) => {
+                if let Err(e) = self.inner.store.raise_fence(lease.token).await {
+                    tracing::error!(error = %e, "could not raise the fence; not scheduling");
+                    let _ = locks.release(&lease).await;
+                    return false;
+                }
+                tracing::info!(holder = %cfg.holder, token = %lease.token, "became the scheduler leader");
+                *self.inner.fence.lock().expect("fence lock poisoned") = Some(lease.token);
+                self.lease = Some(lease);
+                self.rescan = true;
+                self.next_tick = DateTime::<Utc>::MIN_UTC;
+                self.recover().await;
+                true
+            }
+            Ok(None) => {
+                self.wake_at = Some(now + delta(cfg.ttl) / 3);
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reach the lock service");
+                self.wake_at = Some(now + delta(cfg.ttl) / 3);
+                false
+            }
+        }
+    }
+
+    /// After a start or a leadership change: attempts the executor no longer knows are
+    /// re-launched (still queued) or failed (were running).
+    async fn recover(&mut self) {
+        let inner = self.inner.clone();
+        let in_flight = match inner.store.in_flight().await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "recovery: cannot list in-flight task instances");
+                return;
+            }
+        };
+        if in_flight.is_empty() {
+            return;
+        }
+        let live: HashSet<AttemptId> = match inner.executor.live().await {
+            Ok(v) => v.into_iter().collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "recovery: the executor cannot list live attempts");
+                return;
+            }
+        };
+        for ti in in_flight {
+            let attempt = ti.attempt();
+            if live.contains(&attempt) {
+                continue;
+            }
+            let result = if ti.state == TaskState::Queued {
+                tracing::info!(%attempt, "recovery: re-launching an attempt that never started");
+                self.launch_ti(&ti).await
+            } else {
+                let msg =
+                    "the attempt's process is gone (the control plane restarted while it ran)"
+                        .to_string();
+                inner.system_log(&attempt, msg.clone()).await;
+                inner
+                    .finish_attempt(
+                        &attempt,
+                        Outcome::Failed {
+                            message: msg,
+                            exit_code: None,
+                            retryable: true,
+                        },
+                    )
+                    .await
+                    .map(|_| ())
+            };
+            if let Err(e) = result {
+                tracing::warn!(%attempt, error = %e, "recovery failed for an attempt");
+            }
+            self.dirty.insert(ti.key.run());
+        }
+    }
+
+    async fn launch_ti(&self, ti: &TaskInstance) -> Result<()> {
+        let run = self.inner.store.get_run(&ti.key.run()).await?;
+        let Some(run) = run else { return Ok(()) };
+        let plan = self.inner.plan(&run.dag_id, run.version_number).await?;
+        self.launch(&plan, &run, ti.attempt()).await;
+        Ok(())
+    }
+
+    /// Creates due scheduled runs, reaps silent attempts and asks for a full rescan.
+    async fn tick(&mut self, now: DateTime<Utc>) {
+        self.rescan = true;
+        if let Err(e) = self.create_due_runs(now).await {
+            tracing::warn!(error = %e, "could not create scheduled runs");
+        }
+        if let Err(e) = self.reap(now).await {
+            tracing::warn!(error = %e, "could not reap silent attempts");
+        }
+    }
+
+    async fn create_due_runs(&mut self, now: DateTime<Utc>) -> Result<()> {
+        let inner = self.inner.clone();
+        for dag in inner.store.list_dags().await? {
+            if dag.is_paused || !dag.is_active {
+                continue;
+            }
+            let plan = inner.plan(&dag.dag_id, dag.latest_version).await?;
+            if !plan.schedule.is_periodic()
+                && !matches!(plan.schedule, crate::schedule::Schedule::Once)
+            {
+                continue;
+            }
+            let last = inner.store.last_scheduled_logical_date(&dag.dag_id).await?;
+            let input = DueInput {
+                schedule: &plan.schedule,
+                start_date: plan.spec.start_date,
+                end_date: plan.spec.end_date,
+                catchup: plan.spec.catchup,
+                last_scheduled: last,
+                registered_at: dag.created_at,
+                now,
+            };
+            let due = due_runs(&input, inner.config.max_runs_per_tick);
+            if due.len() >= inner.config.max_runs_per_tick {
+                self.next_tick = now;
+            }
+            for logical in due {
+                let run = DagRun {
+                    dag_id: dag.dag_id.clone(),
+                    run_id: format!("scheduled__{}", iso(logical)),
+                    run_type: RunType::Scheduled,
+                    logical_date: Some(logical),
+                    data_interval_start: Some(logical),
+                    data_interval_end: Some(logical),
+                    run_after: logical,
+                    conf: Value::Object(serde_json::Map::new()),
+                    note: None,
+                    state: RunState::Queued,
+                    version_number: plan.version_number,
+                    queued_at: now,
+                    started_at: None,
+                    ended_at: None,
+                    triggered_by: None,
+                };
+                match inner.create_run(&plan, &run).await {
+                    Ok(()) | Err(crate::engine::Error::Conflict(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let after = DueInput {
+                now,
+                last_scheduled: inner.store.last_scheduled_logical_date(&dag.dag_id).await?,
+                ..input
+            };
+            if let Some(next) = next_fire_after(&after) {
+                self.wake(next);
+            }
+        }
+        Ok(())
+    }
+
+    /// Fails running attempts whose heartbeats stopped.
+    async fn reap(&mut self, now: DateTime<Utc>) -> Result<()> {
+        let limit = delta(self.inner.config.heartbeat_timeout);
+        for ti in self.inner.store.in_flight().await? {
+            let Some(beat) = ti.last_heartbeat_at else {
+                continue;
+            };
+            if ti.state == TaskState::Running && now - beat >= limit {
+                let attempt = ti.attempt();
+                let msg = format!(
+                    "no heartbeat for {}s: the attempt's process is gone; reaped",
+                    self.inner.config.heartbeat_timeout.as_secs()
+                );
+                self.inner.system_log(&attempt, msg.clone()).await;
+                let _ = self.inner.executor.cancel(&attempt).await;
+                self.inner
+                    .finish_attempt(
+                        &attempt,
+                        Outcome::Failed {
+                            message: msg,
+                            exit_code: None,
+                            retryable: true,
+                        },
+                    )
+                    .await?;
+                self.dirty.insert(ti.key.run());
+            }
+        }
+        Ok(())
+    }
+
+    fn wake(&mut self, at: DateTime<Utc>) {
+        self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
+    }
+
+    async fn process(&mut self) {
+        if self.rescan {
+            self.rescan = false;
+            match self.inner.store.active_runs().await {
+                Ok(runs) => self.dirty.extend(runs.into_iter().map(|r| r.key())),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list active runs; will retry");
+                    self.rescan = true;
+                }
+            }
+        }
+        while let Some(key) = self.dirty.pop_first() {
+            if let Err(e) = self.process_run(&key).await {
+                tracing::warn!(run = %key, error = %e, "could not advance the run; will retry on the next tick");
+            }
+        }
+    }
+
+    async fn process_run(&mut self, key: &RunKey) -> Result<()> {
+        for _ in 0..PASSES_PER_BATCH {
+            let Some(mut run) = self.inner.store.get_run(key).await? else {
+                return Ok(());
+            };
+            match run.state {
+                RunState::Queued => {
+                    if !self.try_start(&mut run).await? {
+                        return Ok(());
+                    }
+                }
+                RunState::Running => {}
+                RunState::Success | RunState::Failed => return Ok(()),
+            }
+            let plan = self.inner.plan(&run.dag_id, run.version_number).await?;
+            let tis = self.inner.store.task_instances(key).await?;
+            let now = self.inner.clock.now();
+            let d = reconcile(&RunView {
+                run: &run,
+                plan: &plan,
+                tis: &tis,
+                now,
+                queued_timeout: self.inner.config.queued_timeout,
+            });
+            if let Some(w) = d.wake_at {
+                self.wake(w);
+            }
+            if d.is_idle() {
+                return Ok(());
+            }
+            self.apply(&plan, &run, &tis, d).await?;
+        }
+        // Still busy: come back after the other runs had their turn.
+        self.dirty.insert(key.clone());
+        Ok(())
+    }
+
+    /// Moves a queued run to running when its DAG has room (`max_active_runs`).
+    async fn try_start(&mut self, run: &mut DagRun) -> Result<bool> {
+        let inner = &self.inner;
+        let plan = inner.plan(&run.dag_id, run.version_number).await?;
+        let cap = plan
+            .spec
+            .max_active_runs
+            .unwrap_or(inner.config.default_max_active_runs) as usize;
+        let filter = RunFilter {
+            dag_id: Some(run.dag_id.clone()),
+            states: vec![RunState::Running],
+            limit: Some(0),
+            offset: 0,
+        };
+        let (_, running) = inner.store.list_runs(&filter).await?;
+        if running >= cap {
+            return Ok(false);
+        }
+        let mut new = run.clone();
+        new.state = RunState::Running;
+        new.started_at = Some(inner.clock.now());
+        if inner
+            .store
+            .update_run(RunState::Queued, &new, inner.fence())
+            .await?
+        {
+            *run = new;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    async fn apply(
+        &mut self,
+        plan: &Arc<DagPlan>,
+        run: &DagRun,
+        tis: &[TaskInstance],
+        d: Decisions,
+    ) -> Result<()> {
+        let inner = self.inner.clone();
+        let fence = inner.fence();
+        let key = run.key();
+        if !d.new_instances.is_empty() {
+            inner
+                .store
+                .add_task_instances(&key, &d.new_instances, fence)
+                .await?;
+        }
+        let applied = inner.store.transition_many(&d.transitions, fence).await?;
+        let mut current: HashMap<&TaskKey, &TaskInstance> =
+            tis.iter().map(|t| (&t.key, t)).collect();
+        for (t, ok) in d.transitions.iter().zip(&applied) {
+            if *ok {
+                current.insert(&t.new.key, &t.new);
+            } else {
+                current.remove(&t.new.key);
+            }
+        }
+        for &task in &d.expand {
+            self.expand(plan, run, tis, task).await?;
+        }
+        for (ti, reason) in &d.timed_out {
+            let attempt = ti.attempt();
+            let _ = inner.executor.cancel(&attempt).await;
+            inner.system_log(&attempt, reason.clone()).await;
+            inner
+                .finish_attempt(
+                    &attempt,
+                    Outcome::Failed {
+                        message: reason.clone(),
+                        exit_code: None,
+                        retryable: true,
+                    },
+                )
+                .await?;
+        }
+        let to_dispatch: Vec<TaskInstance> = d
+            .dispatch
+            .iter()
+            .filter_map(|k| current.get(k).copied())
+            .filter(|t| matches!(t.state, TaskState::Scheduled | TaskState::UpForRetry))
+            .cloned()
+            .collect();
+        self.dispatch(plan, run, &to_dispatch).await?;
+        if d.run_timed_out {
+            self.time_out_run(run, tis).await?;
+        } else if let Some(state) = d.finish {
+            self.finish_run(run, state, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Phase one marks each instance queued (one compare-and-set each, try number + 1);
+    /// phase two launches the ones that were marked.
+    async fn dispatch(
+        &mut self,
+        plan: &Arc<DagPlan>,
+        run: &DagRun,
+        tis: &[TaskInstance],
+    ) -> Result<()> {
+        if tis.is_empty() {
+            return Ok(());
+        }
+        let now = self.inner.clock.now();
+        let ts: Vec<Transition> = tis
+            .iter()
+            .map(|ti| {
+                let mut new = ti.clone();
+                new.state = TaskState::Queued;
+                new.try_number = ti.try_number + 1;
+                new.max_tries = new.max_tries.max(new.try_number);
+                new.queued_at = Some(now);
+                if ti.state == TaskState::UpForRetry {
+                    new.scheduled_at = Some(now);
+                }
+                new.started_at = None;
+                new.ended_at = None;
+                new.next_retry_at = None;
+                new.exit_code = None;
+                new.error_message = None;
+                new.executor_ref = None;
+                new.hostname = None;
+                Transition {
+                    expected_state: ti.state,
+                    expected_try: ti.try_number,
+                    new,
+                }
+            })
+            .collect();
+        let applied = self
+            .inner
+            .store
+            .transition_many(&ts, self.inner.fence())
+            .await?;
+        for (t, ok) in ts.iter().zip(applied) {
+            if ok {
+                if t.new.try_number > 1 {
+                    let _ = self.inner.xcom.delete_for_task(&t.new.key).await;
+                }
+                self.launch(plan, run, t.new.attempt()).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn launch(&self, plan: &Arc<DagPlan>, run: &DagRun, id: AttemptId) {
+        let idx = plan.graph.idx(&id.task.task_id).unwrap_or_default();
+        let attempt = Attempt {
+            id,
+            dag: plan.spec.clone(),
+            version_number: plan.version_number,
+            run_type: run.run_type,
+            timeout: plan.policies[idx].timeout,
+        };
+        match &self.launch_slots {
+            None => {
+                let result = self.inner.executor.launch(attempt.clone()).await;
+                launch_failed(&self.inner, &attempt.id, result).await;
+            }
+            Some(slots) => {
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let inner = self.inner.clone();
+                tokio::spawn(async move {
+                    let result = inner.executor.launch(attempt.clone()).await;
+                    drop(permit);
+                    launch_failed(&inner, &attempt.id, result).await;
+                });
+            }
+        }
+    }
+
+    /// Resolves a mapped task's length and creates its instances.
+    async fn expand(
+        &mut self,
+        plan: &DagPlan,
+        run: &DagRun,
+        tis: &[TaskInstance],
+        task: usize,
+    ) -> Result<()> {
+        let inner = &self.inner;
+        let spec = &plan.spec.tasks[task];
+        let Some(map) = &spec.map else { return Ok(()) };
+        let mut values: HashMap<XComRef, Value> = HashMap::new();
+        for (_, source) in map.sources() {
+            if let leoflow_ports::dag::MapSource::Xcom(r) = source {
+                if let Some(v) = self.read_xcom(plan, run, tis, r).await? {
+                    values.insert(r.clone(), v);
+                }
+            }
+        }
+        let resolve = |r: &XComRef| values.get(r).cloned();
+        let key = run.key();
+        let now = inner.clock.now();
+        let retries = plan.policies[task].retries;
+        let new: Vec<TaskInstance> = match mapping::expand(map, &resolve) {
+            Ok(items) if items.is_empty() => {
+                let mut ti = TaskInstance::new(
+                    TaskKey::new(&key, spec.task_id.clone(), -1),
+                    spec.operator_name(),
+                    retries,
+                );
+                ti.state = TaskState::Skipped;
+                ti.started_at = Some(now);
+                ti.ended_at = Some(now);
+                vec![ti]
+            }
+            Ok(items) => (0..items.len())
+                .map(|i| {
+                    TaskInstance::new(
+                        TaskKey::new(&key, spec.task_id.clone(), i as i32),
+                        spec.operator_name(),
+                        retries,
+                    )
+                })
+                .collect(),
+            Err(message) => {
+                let mut ti = TaskInstance::new(
+                    TaskKey::new(&key, spec.task_id.clone(), -1),
+                    spec.operator_name(),
+                    retries,
+                );
+                ti.state = TaskState::Failed;
+                ti.started_at = Some(now);
+                ti.ended_at = Some(now);
+                ti.error_message = Some(message);
+                vec![ti]
+            }
+        };
+        inner
+            .store
+            .add_task_instances(&key, &new, inner.fence())
+            .await?;
+        Ok(())
+    }
+
+    /// The value of an upstream reference; a mapped upstream yields the list of its
+    /// instances' values in map-index order.
+    async fn read_xcom(
+        &self,
+        plan: &DagPlan,
+        run: &DagRun,
+        tis: &[TaskInstance],
+        r: &XComRef,
+    ) -> Result<Option<Value>> {
+        let key = run.key();
+        let mapped = plan.spec.task(&r.task_id).is_some_and(|t| t.map.is_some());
+        if !mapped {
+            let entry = self
+                .inner
+                .xcom
+                .get(&TaskKey::new(&key, r.task_id.clone(), -1), &r.key)
+                .await?;
+            return Ok(entry.map(|e| e.value));
+        }
+        let mut idxs: Vec<i32> = tis
+            .iter()
+            .filter(|t| t.key.task_id == r.task_id && t.key.map_index >= 0)
+            .map(|t| t.key.map_index)
+            .collect();
+        idxs.sort_unstable();
+        let mut out = Vec::with_capacity(idxs.len());
+        for i in idxs {
+            let entry = self
+                .inner
+                .xcom
+                .get(&TaskKey::new(&key, r.task_id.clone(), i), &r.key)
+                .await?;
+            out.push(entry.map_or(Value::Null, |e| e.value));
+        }
+        Ok(Some(Value::Array(out)))
+    }
+
+    /// `dagrun_timeout` passed: cancel what runs, skip what has not started, fail the run.
+    async fn time_out_run(&mut self, run: &DagRun, tis: &[TaskInstance]) -> Result<()> {
+        let inner = self.inner.clone();
+        let now = inner.clock.now();
+        let msg = "the DAG run exceeded its dagrun_timeout".to_string();
+        let mut ts = Vec::new();
+        for ti in tis {
+            if ti.state.is_in_flight() {
+                let _ = inner.executor.cancel(&ti.attempt()).await;
+                inner.system_log(&ti.attempt(), msg.clone()).await;
+                inner
+                    .finish_attempt(
+                        &ti.attempt(),
+                        Outcome::Failed {
+                            message: msg.clone(),
+                            exit_code: None,
+                            retryable: false,
+                        },
+                    )
+                    .await?;
+            } else if !ti.state.is_finished() {
+                let mut new = ti.clone();
+                new.state = TaskState::Skipped;
+                new.started_at.get_or_insert(now);
+                new.ended_at = Some(now);
+                ts.push(Transition {
+                    expected_state: ti.state,
+                    expected_try: ti.try_number,
+                    new,
+                });
+            }
+        }
+        inner.store.transition_many(&ts, inner.fence()).await?;
+        self.finish_run(run, RunState::Failed, Some(msg)).await
+    }
+
+    async fn finish_run(
+        &mut self,
+        run: &DagRun,
+        state: RunState,
+        note: Option<String>,
+    ) -> Result<()> {
+        let inner = self.inner.clone();
+        let mut new = run.clone();
+        new.state = state;
+        new.ended_at = Some(inner.clock.now());
+        if note.is_some() {
+            new.note = note;
+        }
+        if inner
+            .store
+            .update_run(RunState::Running, &new, inner.fence())
+            .await?
+        {
+            tracing::debug!(run = %run.key(), %state, "run finished");
+            let _ = inner
+                .notifier
+                .publish(Change::RunChanged { run: run.key() })
+                .await;
+            let _ = inner.finished.send(run.key());
+            // The DAG has room for another run now.
+            let filter = RunFilter {
+                dag_id: Some(run.dag_id.clone()),
+                states: vec![RunState::Queued],
+                limit: Some(64),
+                offset: 0,
+            };
+            let (queued, _) = inner.store.list_runs(&filter).await?;
+            self.dirty.extend(queued.into_iter().map(|r| r.key()));
+        }
+        Ok(())
+    }
+}
+
+/// A launch the executor refused fails the attempt (retryable when the executor says so).
+async fn launch_failed(
+    inner: &Arc<Inner>,
+    attempt: &AttemptId,
+    result: Result<(), executor::Error>,
+) {
+    let Err(e) = result else { return };
+    let retryable = matches!(
+        e,
+        executor::Error::Unavailable {
+            retryable: true,
+            ..
+        }
+    );
+    let msg = format!("could not launch the attempt: {e}");
+    inner.system_log(attempt, msg.clone()).await;
+    if let Err(err) = inner
+        .finish_attempt(
+            attempt,
+            Outcome::Failed {
+                message: msg,
+                exit_code: None,
+                retryable,
+            },
+        )
+        .await
+    {
+        tracing::warn!(%attempt, error = %err, "could not record a failed launch");
+    }
+}
+
+fn delta(d: std::time::Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
