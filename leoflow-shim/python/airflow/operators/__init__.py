@@ -1,0 +1,1 @@
+"""Airflow 2 operators path (`airflow.operators.*`), kept for existing DAGs."""

@@ -1,0 +1,1 @@
+"""Provider packages: the shim has `standard` and `http` only."""

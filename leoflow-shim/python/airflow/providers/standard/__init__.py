@@ -1,0 +1,1 @@
+"""The standard provider (Airflow 3 home of the core operators)."""

@@ -1,0 +1,8 @@
+"""`airflow.sdk.bases.operator`: BaseOperator and the dependency helpers."""
+
+from __future__ import annotations
+
+from leoflow_shim.dependencies import chain, chain_linear, cross_downstream
+from leoflow_shim.operator import BaseOperator
+
+__all__ = ["BaseOperator", "chain", "chain_linear", "cross_downstream"]

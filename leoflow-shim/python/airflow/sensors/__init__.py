@@ -1,0 +1,1 @@
+"""Airflow 2 sensors path (`airflow.sensors.*`)."""

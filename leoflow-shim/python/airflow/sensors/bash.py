@@ -1,0 +1,7 @@
+"""`airflow.sensors.bash`: BashSensor."""
+
+from __future__ import annotations
+
+from leoflow_shim.operators.sensors import BashSensor
+
+__all__ = ["BashSensor"]

@@ -1,0 +1,7 @@
+"""`airflow.sensors.python`: PythonSensor."""
+
+from __future__ import annotations
+
+from leoflow_shim.operators.sensors import PythonSensor
+
+__all__ = ["PythonSensor"]

@@ -1,0 +1,1 @@
+"""`airflow.timetables`: the timetables dag.json can express."""

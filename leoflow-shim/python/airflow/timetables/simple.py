@@ -1,0 +1,7 @@
+"""`airflow.timetables.simple`: null, once and continuous timetables."""
+
+from __future__ import annotations
+
+from leoflow_shim.timetables import ContinuousTimetable, NullTimetable, OnceTimetable
+
+__all__ = ["ContinuousTimetable", "NullTimetable", "OnceTimetable"]

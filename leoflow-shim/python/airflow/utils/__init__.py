@@ -1,0 +1,1 @@
+"""`airflow.utils`: the few helpers DAG files import."""

@@ -1,0 +1,41 @@
+"""Strict conversion of Python values to JSON values, for call_args, map literals and params."""
+
+from __future__ import annotations
+
+import math
+
+
+class NotJSON(ValueError):
+    """The value has no faithful JSON form (a datetime, an object, a dict with non-string keys...)."""
+
+
+def to_json(value):
+    """Return the JSON form of `value` (tuples become lists) or raise NotJSON."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value if type(value) is str else str.__str__(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise NotJSON(f"{value!r} is not a finite number")
+        return value
+    if isinstance(value, (list, tuple)):
+        return [to_json(item) for item in value]
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise NotJSON(f"dict key {key!r} is not a string")
+            out[key] = to_json(item)
+        return out
+    raise NotJSON(f"a {type(value).__name__} is not JSON")
+
+
+def is_json(value) -> bool:
+    try:
+        to_json(value)
+    except NotJSON:
+        return False
+    return True

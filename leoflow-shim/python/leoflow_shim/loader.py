@@ -1,0 +1,194 @@
+"""Imports one DAG file under the shim, isolated from other files, and returns the DAG objects it defines.
+
+The same loader serves the task runtime: `load_task()` re-imports a DAG file in "run" mode and returns the task
+object (operator instance, TaskFlow callable and arguments) for one task id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import signal
+import sys
+import threading
+import types
+
+from . import PENDULUM_FALLBACK_DIR, PYTHON_ROOT, scope
+from .errors import CompileError, ImportTimeout, from_exception, is_user_code
+
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+_IMPORTS_AIRFLOW = re.compile(r"^\s*(?:from\s+airflow[\s.]|import\s+airflow\b)", re.MULTILINE)
+
+
+class LoadResult:
+    """What importing one DAG file produced."""
+
+    def __init__(self, fileloc: str, path: str):
+        self.fileloc = fileloc
+        self.path = path
+        self.dags: list = []
+        self.errors: list = []
+        self.module = None
+
+
+def fileloc_of(path: str, root: str) -> str:
+    return os.path.relpath(os.path.abspath(path), os.path.abspath(root)).replace(os.sep, "/")
+
+
+def might_contain_dag(source: bytes) -> bool:
+    """Airflow's DagBag heuristic: only files mentioning both "airflow" and "dag" are imported."""
+    lowered = source.lower()
+    return b"airflow" in lowered and b"dag" in lowered
+
+
+def _module_path(module):
+    """Where a module was loaded from (a namespace package's first directory), or None."""
+    path = getattr(module, "__file__", None)
+    if path is None:
+        paths = list(getattr(module, "__path__", []) or [])
+        path = paths[0] if paths else None
+    return os.path.abspath(path) if path else None
+
+
+def _is_shim_module(module) -> bool:
+    path = _module_path(module)
+    return path is not None and path.startswith(PYTHON_ROOT + os.sep)
+
+
+def prepare_interpreter() -> None:
+    """Make `import airflow` resolve to the shim and `import pendulum` work, whatever else is installed."""
+    if not sys.path or sys.path[0] != PYTHON_ROOT:
+        if PYTHON_ROOT in sys.path:
+            sys.path.remove(PYTHON_ROOT)
+        sys.path.insert(0, PYTHON_ROOT)
+    for name in [n for n in sys.modules if n == "airflow" or n.startswith("airflow.")]:
+        if not _is_shim_module(sys.modules[name]):
+            del sys.modules[name]
+    import airflow  # noqa: F401 - the shim package, cached so a DAG folder cannot shadow it
+
+    if "pendulum" not in sys.modules and PENDULUM_FALLBACK_DIR not in sys.path:
+        if importlib.util.find_spec("pendulum") is None:
+            sys.path.append(PENDULUM_FALLBACK_DIR)
+
+
+def _module_name(path: str) -> str:
+    digest = hashlib.sha1(path.encode()).hexdigest()
+    stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
+    return f"unusual_prefix_{digest}_{stem}"
+
+
+def _is_user_module(module, user_dirs) -> bool:
+    path = _module_path(module)
+    return path is not None and is_user_code(path, user_dirs, PYTHON_ROOT)
+
+
+class _Timeout:
+    """Raise ImportTimeout in the main thread when a DAG file runs too long (Airflow's dagbag_import_timeout)."""
+
+    def __init__(self, seconds, fileloc: str):
+        self.seconds = seconds
+        self.fileloc = fileloc
+        self.active = (
+            bool(seconds) and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+        )
+
+    def _fire(self, signum, frame):
+        raise ImportTimeout(
+            f"importing {self.fileloc} took longer than {self.seconds:g}s; move slow work (network, big "
+            "computations) into tasks"
+        )
+
+    def __enter__(self):
+        if self.active:
+            self.previous = signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+
+
+def load_file(
+    path: str, root: str, mode: str = "compile", timeout=DEFAULT_TIMEOUT_SECONDS, keep_modules: bool = False
+) -> LoadResult:
+    """Execute the DAG file at `path` and collect its DAGs; errors carry the file (relative to `root`) and line."""
+    path = os.path.abspath(path)
+    root = os.path.abspath(root)
+    fileloc = fileloc_of(path, root)
+    result = LoadResult(fileloc, path)
+    try:
+        with open(path, "rb") as fh:
+            source = fh.read()
+    except OSError as err:
+        result.errors.append(CompileError(fileloc, None, f"cannot read {fileloc}: {err.strerror or err}"))
+        return result
+    if not might_contain_dag(source):
+        return result
+
+    prepare_interpreter()
+    dag_dir = os.path.dirname(path)
+    user_dirs = [dag_dir, root]
+    before = set(sys.modules)
+    sys.path.insert(0, dag_dir)
+    module_name = _module_name(path)
+    module = types.ModuleType(module_name)
+    module.__file__ = path
+    module.__loader__ = None
+    current = scope.begin(path, mode)
+    try:
+        try:
+            code = compile(source, path, "exec", dont_inherit=True)
+            sys.modules[module_name] = module
+            with _Timeout(timeout, fileloc):
+                exec(code, module.__dict__)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - every failure becomes an error entry
+            result.errors.append(from_exception(exc, fileloc, path, root, PYTHON_ROOT))
+            return result
+        result.dags = _collect_dags(module, current)
+        if not result.dags and _IMPORTS_AIRFLOW.search(source.decode("utf-8", "replace")):
+            result.errors.append(CompileError(fileloc, None, f"no DAG found in {fileloc}"))
+        result.module = module
+        return result
+    finally:
+        scope.end()
+        try:
+            sys.path.remove(dag_dir)
+        except ValueError:
+            pass
+        if not keep_modules:
+            for name in set(sys.modules) - before:
+                if name == module_name or _is_user_module(sys.modules[name], user_dirs):
+                    del sys.modules[name]
+            sys.modules.pop(module_name, None)
+
+
+def _collect_dags(module, current) -> list:
+    """DAGs bound to module globals plus DAGs that left a `with` block, in creation order (Airflow's DagBag)."""
+    from .dag import DAG
+
+    found = {}
+    for value in list(module.__dict__.values()):
+        if isinstance(value, DAG):
+            found[id(value)] = value
+    for dag in current.registered_dags:
+        found[id(dag)] = dag
+    return sorted(found.values(), key=lambda d: d._leoflow_seq)
+
+
+def load_task(path: str, root: str, dag_id: str, task_id: str):
+    """Re-import a DAG file in run mode and return the task object for (dag_id, task_id) — for the task runtime."""
+    from .task_context import parsing_for
+
+    with parsing_for(dag_id, task_id):
+        result = load_file(path, root, mode="run", keep_modules=True)
+    if result.errors:
+        raise RuntimeError("; ".join(repr(e) for e in result.errors))
+    for dag in result.dags:
+        if dag.dag_id == dag_id:
+            return dag.get_task(task_id)
+    raise LookupError(f"DAG {dag_id!r} not found in {result.fileloc}")

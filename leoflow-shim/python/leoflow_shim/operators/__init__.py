@@ -1,0 +1,1 @@
+"""The built-in operators the shim provides, one module per family."""
