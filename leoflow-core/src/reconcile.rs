@@ -185,7 +185,7 @@ pub fn reconcile(view: &RunView<'_>) -> Decisions {
                         }
                         Decision::Skip => finish_at(&mut new, TaskState::Skipped, now),
                         Decision::UpstreamFailed => {
-                            finish_at(&mut new, TaskState::UpstreamFailed, now)
+                            finish_at(&mut new, TaskState::UpstreamFailed, now);
                         }
                     }
                     eff[i] = new.state;

@@ -253,7 +253,7 @@ mod tests {
         Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
     }
 
-    fn input<'a>(s: &'a Schedule, catchup: bool, now: DateTime<Utc>) -> DueInput<'a> {
+    fn input(s: &Schedule, catchup: bool, now: DateTime<Utc>) -> DueInput<'_> {
         DueInput {
             schedule: s,
             start_date: Some(at(2024, 1, 1, 0)),

@@ -21,7 +21,7 @@ pub fn dag(tasks: &[(&str, &[&str])]) -> DagSpec {
         max_active_tasks: None,
         dagrun_timeout_seconds: None,
         default_args: None,
-        params: Default::default(),
+        params: std::collections::BTreeMap::default(),
         doc_md: None,
         fileloc: Some("dag.py".into()),
         staging: None,

@@ -491,7 +491,7 @@ mod tests {
         t.http_request = Some(HttpRequest {
             method: HttpMethod::Get,
             url: "http://127.0.0.1/".into(),
-            headers: Default::default(),
+            headers: std::collections::BTreeMap::default(),
             body: None,
             timeout_seconds: None,
             success_status_codes: None,

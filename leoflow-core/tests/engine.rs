@@ -2,6 +2,12 @@
 //! manual clock (retry delays and timeouts are crossed by moving the clock, never by
 //! sleeping). Each test drives real runs through the scheduler loop.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::unused_async,
+    clippy::needless_pass_by_value
+)] // Test code: a panic is the failure report; helpers favour call-site brevity.
+
 use std::sync::Arc;
 use std::time::Duration;
 

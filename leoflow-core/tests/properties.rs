@@ -1,5 +1,7 @@
 //! Property tests: random DAGs keep the validation and topological-order guarantees.
 
+#![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
+
 use leoflow_core::graph::TaskGraph;
 use leoflow_core::validate::{validate, Limits};
 use leoflow_ports::dag::{DagSpec, TaskKind, TaskSpec, SCHEMA_VERSION};
@@ -36,7 +38,7 @@ fn acyclic() -> impl Strategy<Value = DagSpec> {
                 .into_iter()
                 .map(|i| {
                     let mut t = TaskSpec::new(format!("t{i}"), TaskKind::Empty);
-                    t.depends_on = ups[i].clone();
+                    t.depends_on.clone_from(&ups[i]);
                     t
                 })
                 .collect();

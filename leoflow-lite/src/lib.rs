@@ -1,3 +1,47 @@
-//! The leoflow command-line tool and the Lite edition.
-//!
-//! Skeleton only: nothing is implemented yet; issues #5, #7 and #8 fill this crate.
+//! The leoflow command-line tool (and, with later issues, the Lite edition): `init`,
+//! `validate`, `compile` and `version`. `main.rs` only parses and reports; each command
+//! lives in its own module.
+
+pub mod cli;
+pub mod compile;
+pub mod diagnostic;
+pub mod init;
+pub mod overlay;
+pub mod project;
+pub mod source;
+pub mod validate;
+pub mod version;
+
+use std::io;
+use std::path::PathBuf;
+
+use leoflow_shim::Shim;
+
+use crate::diagnostic::Diagnostics;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Problems in the user's files, each `file:line: message`.
+    #[error("{0}")]
+    Failed(Diagnostics),
+    /// The Python side could not run at all.
+    #[error(transparent)]
+    Shim(#[from] leoflow_shim::Error),
+    /// A command used wrongly, or a path that names nothing usable.
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The shim run by `python` (else `$LEOFLOW_PYTHON`, else `python3`), materialised under
+/// `$LEOFLOW_HOME` or the user cache directory.
+pub fn shim(python: Option<PathBuf>) -> Shim {
+    Shim::new(python)
+}
