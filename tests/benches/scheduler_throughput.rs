@@ -3,7 +3,7 @@
 //! nothing. Run with `cargo bench -p leoflow-tests --bench scheduler_throughput`
 //! (`BENCH_REPS=N` repetitions, default 3). Prints a Markdown table.
 
-#![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::needless_pass_by_value)] // Benchmark code: a panic is the failure report.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
