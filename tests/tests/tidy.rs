@@ -134,7 +134,7 @@ fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) {
             ) {
                 rust_sources(&path, out);
             }
-        } else if name.ends_with(".rs") {
+        } else if path.extension().is_some_and(|e| e == "rs") {
             out.push(path);
         }
     }

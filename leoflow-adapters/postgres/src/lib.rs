@@ -1,3 +1,31 @@
-//! Postgres adapter: durable Datastore, advisory locks, XCom, logs and LISTEN/NOTIFY.
+//! Postgres adapter: the durable `Datastore`, plus `XComStore`, `LockManager` (advisory
+//! locks with fencing tokens), `LogStore` and `Notifier` (LISTEN/NOTIFY) on one database.
 //!
-//! Skeleton only: nothing is implemented yet; issue #4 fills this crate.
+//! Start from [`PostgresConfig::build`]: it connects, applies the embedded migrations
+//! (refusing a database migrated by a newer leoflow) and returns [`PostgresAdapters`].
+//!
+//! Architecture invariant: this is the only crate of the workspace that depends on sqlx;
+//! it implements the traits of `leoflow_ports` and knows nothing of the engine.
+
+mod clock;
+mod config;
+mod datastore;
+mod error;
+mod listen;
+mod lock;
+mod log;
+mod migrate;
+mod notify;
+mod xcom;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use config::{PgHealthcheck, PostgresAdapters, PostgresConfig};
+pub use datastore::PgStore;
+pub use error::Error;
+pub use lock::{lock_id, PgLocks, SCHEDULER_LEASE, SCHEDULER_LOCK_ID};
+pub use log::PgLogs;
+pub use migrate::schema_version;
+pub use notify::PgNotifier;
+pub use xcom::PgXCom;

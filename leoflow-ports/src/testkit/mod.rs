@@ -107,7 +107,7 @@ pub mod notify;
 pub mod xcom;
 
 /// How long a behaviour waits for something that must happen before it fails.
-pub const PATIENCE: Duration = Duration::from_secs(5);
+pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// Turns a port error into the suite's `String` error, naming the call that failed.
 pub(crate) trait Context<T> {
