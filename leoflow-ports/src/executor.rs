@@ -132,3 +132,24 @@ pub trait Executor: Send + Sync {
     fn subscribe(&self) -> EventStream;
     async fn live(&self) -> Result<Vec<AttemptId>, Error>;
 }
+
+/// Mints what an agent needs to talk to the control plane for one attempt: the agent API's
+/// base URL and a credential scoped to that attempt alone.
+///
+/// Executors that start an agent (subprocess, Kubernetes) receive an implementation from
+/// whoever wires the edition binary; the http adapter's `AgentTokens` is the real one. It
+/// lives in the ports so an executor never depends on the http adapter.
+///
+/// Contract, for every implementation:
+/// - A token minted for one attempt MUST NOT authorise calls about any other attempt
+///   (another task, run or try number).
+/// - A token MUST expire; its lifetime SHOULD cover the attempt's timeout plus a grace.
+/// - The token is a secret: executors pass it to the agent only (never log it, never put
+///   it in the task's own environment when they can avoid it).
+pub trait AttemptCredentials: Send + Sync {
+    /// A bearer token for the agent of `attempt`.
+    fn token_for(&self, attempt: &Attempt) -> String;
+    /// The base URL of the control plane's agent API, as the agent reaches it
+    /// (`http://127.0.0.1:8088`); endpoints live under `/agent/v1/`.
+    fn agent_url(&self) -> String;
+}

@@ -1,3 +1,12 @@
-//! Driving adapter: the Airflow-compatible /api/v2, the /ui endpoints, auth, the agent API and UI assets (axum).
+//! Driving adapter: the control plane's HTTP surfaces on axum. Today that is the agent API
+//! (`/agent/v1/*`, ADR 0003) with its per-attempt tokens and the RFC 7807 problem bodies
+//! every endpoint answers with; the Airflow-compatible `/api/v2` and `/ui` come with
+//! issues #7 and #9.
 //!
-//! Skeleton only: nothing is implemented yet; issues #6, #7 and #9 fill this crate.
+//! Wire types (the agent DTOs, and later Airflow's REST shapes) stay inside this crate.
+
+mod agent_api;
+pub mod problem;
+pub mod token;
+
+pub use agent_api::{agent_router, AgentApi, MAX_LOG_BATCH_BYTES};

@@ -1,3 +1,9 @@
-//! Executor that runs each task attempt as one local OS process (development only, unsandboxed).
-//!
-//! Skeleton only: nothing is implemented yet; issue #6 (task execution) fills this crate.
+//! The subprocess executor: every task attempt is one local `leoflow-agent` process in its
+//! own process group, with a clean environment, killed with its whole tree on cancel.
+//! Development only: the task runs with the server user's rights, unsandboxed.
+
+mod config;
+mod executor;
+
+pub use config::SubprocessConfig;
+pub use executor::SubprocessExecutor;

@@ -1,7 +1,11 @@
-"""Command line used by the Rust side: `python3 -m leoflow_shim compile --root ROOT FILE...` and `... version`.
+"""Command line used by the Rust side: `compile`, `version`, and the task runtime's `run` and `serve`.
 
-`compile` writes exactly one JSON document to stdout, `{"dags": [...], "errors": [...]}`, and exits 0 whenever
-it could write it; anything the DAG files print goes to stderr so stdout stays parseable.
+- `python3 -m leoflow_shim compile --root ROOT FILE...` writes exactly one JSON document to stdout,
+  `{"dags": [...], "errors": [...]}`, and exits 0 whenever it could write it; anything the DAG files print goes to
+  stderr so stdout stays parseable.
+- `python3 -m leoflow_shim run WORKDIR` runs one task attempt from WORKDIR/context.json (see runtime.py).
+- `python3 -m leoflow_shim serve --socket PATH --root PROJECT_DIR [--preload FILE...]` is the warm fork server
+  (see forkserver.py).
 """
 
 from __future__ import annotations
@@ -73,6 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     compile_cmd.add_argument("--timeout", type=float, default=None, help="seconds allowed per DAG file (default 30)")
     compile_cmd.add_argument("files", nargs="+", help="DAG files")
     commands.add_parser("version", help="print the shim version")
+    run_cmd = commands.add_parser("run", help="run one task attempt from WORKDIR/context.json")
+    run_cmd.add_argument("workdir", help="the attempt's work dir (context.json in, result.json out)")
+    serve_cmd = commands.add_parser("serve", help="warm fork server: one forked child per attempt")
+    serve_cmd.add_argument("--socket", required=True, help="Unix socket path to listen on")
+    serve_cmd.add_argument("--root", required=True, help="project dir (the children's working directory)")
+    serve_cmd.add_argument(
+        "--preload", nargs="*", action="extend", default=[], help="DAG files to import once to warm their imports"
+    )
     return parser
 
 
@@ -81,6 +93,14 @@ def main(argv=None) -> int:
     if args.command == "version":
         print(__version__)
         return 0
+    if args.command == "run":
+        from .runtime import run
+
+        return run(args.workdir)
+    if args.command == "serve":
+        from .forkserver import serve
+
+        return serve(args.socket, args.root, args.preload)
     # DAG files may print or spawn processes writing to fd 1: send all of that to stderr, keep a private stdout.
     sys.stdout.flush()
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")

@@ -39,3 +39,27 @@ def is_json(value) -> bool:
     except NotJSON:
         return False
     return True
+
+
+def dumps(value) -> str:
+    """`value` as JSON text with the standard json semantics (tuples become lists, non-string keys are stringified).
+
+    Raises NotJSON naming the first offending type: an object json cannot encode, or a NaN/infinite float.
+    """
+    import json
+
+    def refuse(item):
+        raise NotJSON(f"a {type(item).__module__}.{type(item).__qualname__}".replace("builtins.", ""))
+
+    try:
+        return json.dumps(value, default=refuse, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except ValueError as err:  # NotJSON is a ValueError too
+        if isinstance(err, NotJSON):
+            raise
+        if "ircular" in str(err):
+            raise NotJSON("a structure that contains itself") from None
+        raise NotJSON("a NaN or infinite float") from None
+    except TypeError as err:  # e.g. a dict key json cannot stringify (a tuple)
+        raise NotJSON(str(err)) from None
+    except RecursionError:
+        raise NotJSON("a structure nested too deeply (or containing itself)") from None

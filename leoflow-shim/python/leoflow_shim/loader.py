@@ -58,6 +58,10 @@ def _is_shim_module(module) -> bool:
     return path is not None and path.startswith(PYTHON_ROOT + os.sep)
 
 
+# airflow modules already found to come from the shim (name -> module object), so they are not checked again.
+_SHIM_MODULES: dict = {}
+
+
 def prepare_interpreter() -> None:
     """Make `import airflow` resolve to the shim and `import pendulum` work, whatever else is installed."""
     if not sys.path or sys.path[0] != PYTHON_ROOT:
@@ -65,7 +69,12 @@ def prepare_interpreter() -> None:
             sys.path.remove(PYTHON_ROOT)
         sys.path.insert(0, PYTHON_ROOT)
     for name in [n for n in sys.modules if n == "airflow" or n.startswith("airflow.")]:
-        if not _is_shim_module(sys.modules[name]):
+        module = sys.modules[name]
+        if _SHIM_MODULES.get(name) is module:
+            continue
+        if _is_shim_module(module):
+            _SHIM_MODULES[name] = module
+        else:
             del sys.modules[name]
     import airflow  # noqa: F401 - the shim package, cached so a DAG folder cannot shadow it
 

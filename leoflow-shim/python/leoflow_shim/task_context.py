@@ -101,6 +101,24 @@ def parsing_for(dag_id, task_id):
         _parsing.update(previous)
 
 
+def context_to_airflow_vars(context) -> dict:
+    """Airflow's AIRFLOW_CTX_* environment variables for a running task (what BashOperator exports to bash)."""
+    context = context or {}
+    ti = context.get("ti")
+    task = context.get("task")
+    dag_run = context.get("dag_run")
+    logical_date = context.get("logical_date")
+    values = {
+        "AIRFLOW_CTX_DAG_OWNER": getattr(task, "owner", None),
+        "AIRFLOW_CTX_DAG_ID": getattr(ti, "dag_id", None) or getattr(task, "dag_id", None),
+        "AIRFLOW_CTX_TASK_ID": getattr(ti, "task_id", None) or getattr(task, "task_id", None),
+        "AIRFLOW_CTX_LOGICAL_DATE": logical_date.isoformat() if hasattr(logical_date, "isoformat") else None,
+        "AIRFLOW_CTX_TRY_NUMBER": getattr(ti, "try_number", None),
+        "AIRFLOW_CTX_DAG_RUN_ID": getattr(dag_run, "run_id", None) or context.get("run_id"),
+    }
+    return {name: str(value) for name, value in values.items() if value is not None}
+
+
 def resolve(value, context):
     """Replace XComArgs and DagParams inside `value` by their run-time values (lists, tuples, dicts searched)."""
     from .params import DagParam

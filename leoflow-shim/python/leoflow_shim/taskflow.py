@@ -109,10 +109,16 @@ class DecoratedBashOperator(DecoratedPythonOperator):
         self.cwd = cwd
 
     def execute(self, context):
+        from .templating import render_string
+
         command = self.execute_callable(context)
         if not isinstance(command, str) or not command.strip():
             raise TypeError("The returned value from the TaskFlow callable must be a non-empty string.")
-        return run_bash(command, self.env, self.append_env, self.cwd, self.skip_on_exit_code, self.output_encoding)
+        # Airflow renders the returned command as a template (bash_command is a template field of BashOperator).
+        command = render_string(command, context, self.dag)
+        return run_bash(
+            command, self.env, self.append_env, self.cwd, self.skip_on_exit_code, self.output_encoding, context=context
+        )
 
 
 class DecoratedBranchOperator(DecoratedPythonOperator):

@@ -1,6 +1,7 @@
 """What the task runtime will use: re-import a DAG file in run mode, find a task by id, run it.
 
-The runtime itself is built elsewhere; these tests pin the shim-side entry points it relies on.
+The runtime (leoflow_shim/runtime.py, tested end to end in test_runtime.py) is built on these entry points; the tests
+here pin them in-process.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 
 from .. import scope
@@ -15,6 +16,26 @@ DEFAULT_SKIP_EXIT_CODE = 99
 SCRIPT_EXTENSIONS = (".sh", ".bash")
 
 
+# Variables the task runtime receives that shell commands must not see (the agent's credential for this attempt).
+PRIVATE_VARIABLES = ("LEOFLOW_AGENT_TOKEN",)
+
+
+def bash_environment(env=None, append_env: bool = False, context=None) -> dict:
+    """Airflow's BashOperator.get_env: env (or the process env), plus AIRFLOW_CTX_* of the running task."""
+    from ..task_context import context_to_airflow_vars
+
+    if env is None:
+        process_env = dict(os.environ)
+    elif append_env:
+        process_env = {**os.environ, **env}
+    else:
+        process_env = dict(env)
+    process_env.update(context_to_airflow_vars(context))
+    for name in PRIVATE_VARIABLES:
+        process_env.pop(name, None)
+    return process_env
+
+
 def run_bash(
     command: str,
     env=None,
@@ -22,32 +43,37 @@ def run_bash(
     cwd=None,
     skip_on_exit_code=DEFAULT_SKIP_EXIT_CODE,
     output_encoding: str = "utf-8",
+    context=None,
 ):
-    """Run `command` with bash as Airflow's BashOperator does and return the last line of output."""
-    if env is None:
-        process_env = dict(os.environ)
-    elif append_env:
-        process_env = {**os.environ, **env}
-    else:
-        process_env = dict(env)
+    """Run `command` with `bash -c` as Airflow's BashOperator does, stream its output, return its last line.
+
+    stdout and stderr are merged and written line by line to this process's stdout (the task log) while the command
+    runs. An exit code in `skip_on_exit_code` raises AirflowSkipException; any other non-zero code fails the task.
+    """
+    if cwd is not None and not os.path.isdir(cwd):
+        raise AirflowException(f"Can not find the cwd: {cwd}")
     skip_codes = [skip_on_exit_code] if isinstance(skip_on_exit_code, int) else list(skip_on_exit_code or [])
+    process_env = bash_environment(env, append_env, context)
+    last = ""
     with tempfile.TemporaryDirectory(prefix="airflowtmp") as tmp:
-        result = subprocess.run(
+        process = subprocess.Popen(
             ["bash", "-c", command],
             cwd=cwd or tmp,
             env=process_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-    output = result.stdout.decode(output_encoding, errors="backslashreplace")
-    lines = output.rstrip("\n").split("\n") if output else [""]
-    for line in lines:
-        print(line)
-    if result.returncode in skip_codes:
-        raise AirflowSkipException(f"Bash command returned exit code {result.returncode}. Skipping.")
-    if result.returncode != 0:
-        raise AirflowException(f"Bash command failed. The command returned a non-zero exit code {result.returncode}.")
-    return lines[-1]
+        with process.stdout:
+            for raw in iter(process.stdout.readline, b""):
+                last = raw.decode(output_encoding, errors="backslashreplace").rstrip()
+                sys.stdout.write(last + "\n")
+                sys.stdout.flush()
+        returncode = process.wait()
+    if returncode in skip_codes:
+        raise AirflowSkipException(f"Bash command returned exit code {returncode}. Skipping.")
+    if returncode != 0:
+        raise AirflowException(f"Bash command failed. The command returned a non-zero exit code {returncode}.")
+    return last
 
 
 def _script_template(command: str):
@@ -102,7 +128,9 @@ class BashOperator(BaseOperator):
 
         command = resolve(self.bash_command, context)
         env = resolve(self.env, context)
-        result = run_bash(command, env, self.append_env, self.cwd, self.skip_on_exit_code, self.output_encoding)
+        result = run_bash(
+            command, env, self.append_env, self.cwd, self.skip_on_exit_code, self.output_encoding, context=context
+        )
         return self.output_processor(result) if self.output_processor else result
 
     def _leoflow_native_bash(self) -> bool:

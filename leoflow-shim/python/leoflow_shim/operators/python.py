@@ -81,12 +81,25 @@ def callable_inputs(task_id, python_callable, op_args, op_kwargs, partial: bool 
 
 
 def context_kwargs(python_callable, op_args, context, op_kwargs) -> dict:
-    """Airflow's determine_kwargs: the context entries the callable accepts, overridden by op_kwargs."""
-    merged = {**context, **op_kwargs}
+    """Airflow's determine_kwargs: the context entries the callable accepts, overridden by op_kwargs.
+
+    Parameters already filled by `op_args` (positionally) get nothing from the context.
+    """
     signature = inspect.signature(python_callable)
+    positional = [
+        p.name
+        for p in signature.parameters.values()
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ][: len(op_args)]
+    merged = {k: v for k, v in context.items() if k not in positional}
+    merged.update(op_kwargs)
     if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
         return merged
-    return {k: v for k, v in merged.items() if k in signature.parameters}
+    return {
+        k: v
+        for k, v in merged.items()
+        if k in signature.parameters and signature.parameters[k].kind != inspect.Parameter.POSITIONAL_ONLY
+    }
 
 
 class CallableTaskMixin:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import subprocess
+import sys
+import tempfile
 import time
+import traceback
 
-from ..exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
+from ..exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    AirflowTaskTimeout,
+)
 from ..operator import BaseOperator, overrides
 from ..timevalues import to_seconds
-from .bash import _plain_env
+from .bash import PRIVATE_VARIABLES, _plain_env
 from .python import CallableTaskMixin
 
 VALID_MODES = ("poke", "reschedule")
@@ -65,22 +76,65 @@ class BaseSensorOperator(BaseOperator):
         raise NotImplementedError(f"{type(self).__name__} must implement poke()")
 
     def execute(self, context):
+        """Airflow's poke loop: poke until done, sleeping poke_interval (or the exponential backoff) in between.
+
+        `mode="reschedule"` pokes in the same process too (the attempt keeps its slot while it waits).
+        """
         started = time.monotonic()
-        interval = float(self.poke_interval)
+        started_at = time.time()
+        poke_count = 1
         while True:
-            result = self.poke(context)
+            result = self._poke_once(context)
             if isinstance(result, PokeReturnValue):
                 if result.is_done:
                     return result.xcom_value
             elif result:
                 return None
-            if time.monotonic() - started > float(self.timeout):
+            elapsed = time.monotonic() - started
+            if elapsed > float(self.timeout):
+                message = (
+                    f"Sensor has timed out; run duration of {elapsed:.1f} seconds exceeds the specified timeout of "
+                    f"{self.timeout}."
+                )
                 if self.soft_fail:
-                    raise AirflowSkipException(f"Sensor {self.task_id} timed out; skipping (soft_fail)")
-                raise AirflowSensorTimeout(f"Sensor {self.task_id} has timed out")
-            time.sleep(interval)
-            if self.exponential_backoff:
-                interval = min(interval * 2, float(self.timeout))
+                    raise AirflowSkipException(message)
+                raise AirflowSensorTimeout(message)
+            interval = self._next_poke_interval(started_at, elapsed, poke_count)
+            # Wake up at the timeout at the latest: one last poke there, then the timeout.
+            time.sleep(max(0.0, min(interval, float(self.timeout) - elapsed)))
+            poke_count += 1
+
+    def _poke_once(self, context):
+        """One poke with Airflow's soft_fail / silent_fail / never_fail handling of errors."""
+        try:
+            return self.poke(context)
+        except (AirflowSensorTimeout, AirflowTaskTimeout, AirflowFailException) as err:
+            if self.soft_fail:
+                raise AirflowSkipException("Skipping due to soft_fail is set to True.") from err
+            if self.never_fail:
+                raise AirflowSkipException("Skipping due to never_fail is set to True.") from err
+            raise
+        except AirflowSkipException:
+            raise
+        except Exception as err:
+            if self.silent_fail:
+                print(f"Sensor poke failed:\n{traceback.format_exc()}", file=sys.stderr)
+                return False
+            if self.never_fail:
+                raise AirflowSkipException("Skipping due to never_fail is set to True.") from err
+            raise
+
+    def _next_poke_interval(self, started_at: float, elapsed: float, poke_count: int) -> float:
+        """poke_interval, or Airflow's jittered exponential backoff capped by the time left and max_wait."""
+        if not self.exponential_backoff:
+            return float(self.poke_interval)
+        min_backoff = max(int(float(self.poke_interval) * (2 ** (poke_count - 2))), 1)
+        seed = f"{self.dag_id}#{self.task_id}#{started_at}#{poke_count}".encode()
+        run_hash = int(hashlib.sha1(seed).hexdigest(), 16)
+        interval = min(min_backoff + run_hash % min_backoff, float(self.timeout) - int(elapsed))
+        if self.max_wait is not None:
+            interval = min(float(to_seconds(self.max_wait, "max_wait")), interval)
+        return float(interval)
 
     def _leoflow_sensor(self) -> dict:
         return {
@@ -110,12 +164,26 @@ class BashSensor(BaseSensorOperator):
         self.retry_exit_code = retry_exit_code
 
     def poke(self, context):
-        result = subprocess.run(["bash", "-c", self.bash_command], env=self.env)
-        if self.retry_exit_code is not None and result.returncode == self.retry_exit_code:
-            return False
-        if result.returncode not in (0, 1) and self.retry_exit_code is not None:
-            raise AirflowException(f"Bash sensor command failed with exit code {result.returncode}")
-        return result.returncode == 0
+        """Run the command in a temporary directory: exit 0 is done; retry_exit_code (when set) pokes again."""
+        env = dict(self.env) if self.env is not None else dict(os.environ)
+        for name in PRIVATE_VARIABLES:
+            env.pop(name, None)
+        with tempfile.TemporaryDirectory(prefix="airflowtmp") as tmp:
+            process = subprocess.Popen(
+                ["bash", "-c", self.bash_command], cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+            with process.stdout:
+                for raw in iter(process.stdout.readline, b""):
+                    sys.stdout.write(raw.decode(self.output_encoding, errors="backslashreplace").rstrip() + "\n")
+                    sys.stdout.flush()
+            returncode = process.wait()
+        if returncode == 0:
+            return True
+        if self.retry_exit_code is not None:
+            if returncode == self.retry_exit_code:
+                return False
+            raise AirflowFailException(f"Command exited with return code {returncode}")
+        return False
 
     def _leoflow_spec(self, fileloc):
         native = (
