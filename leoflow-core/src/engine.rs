@@ -195,6 +195,7 @@ impl EngineBuilder {
             locks: self.locks,
             config: self.config,
             plans: Mutex::new(HashMap::new()),
+            run_versions: Mutex::new(HashMap::new()),
             fence: Mutex::new(None),
             pokes,
             poke_rx: Mutex::new(Some(poke_rx)),
@@ -217,6 +218,9 @@ pub(crate) struct Inner {
     pub clock: Arc<dyn Clock>,
     pub config: EngineConfig,
     plans: Mutex<HashMap<(String, u32), Arc<DagPlan>>>,
+    /// The version each unfinished run is pinned to, so reporting an attempt's outcome
+    /// costs no run lookup. Entries leave when the run finishes.
+    run_versions: Mutex<HashMap<RunKey, u32>>,
     /// The fencing token of the lease this engine holds, if it is the leader.
     pub fence: Mutex<Option<FencingToken>>,
     pub pokes: mpsc::UnboundedSender<RunKey>,
@@ -404,6 +408,58 @@ impl Inner {
         *self.fence.lock().expect("fence lock poisoned")
     }
 
+    /// True when this engine's own scheduler loop acts on changes (Lite, or the Pro
+    /// leader): then a change only needs a local poke. Otherwise it is published so the
+    /// replica that schedules hears of it.
+    pub fn schedules_here(&self) -> bool {
+        self.config.lease.is_none() || self.fence().is_some()
+    }
+
+    /// Wakes whoever schedules `run`.
+    pub async fn signal(&self, run: RunKey, change: Change) {
+        if self.schedules_here() {
+            let _ = self.pokes.send(run);
+        } else {
+            let _ = self.notifier.publish(change).await;
+        }
+    }
+
+    pub fn remember_version(&self, run: &RunKey, version: u32) {
+        self.run_versions
+            .lock()
+            .expect("run version cache poisoned")
+            .insert(run.clone(), version);
+    }
+
+    pub fn forget_version(&self, run: &RunKey) {
+        self.run_versions
+            .lock()
+            .expect("run version cache poisoned")
+            .remove(run);
+    }
+
+    /// The version `run` is pinned to.
+    pub async fn run_version(&self, run: &RunKey) -> Result<u32> {
+        let cached = self
+            .run_versions
+            .lock()
+            .expect("run version cache poisoned")
+            .get(run)
+            .copied();
+        if let Some(v) = cached {
+            return Ok(v);
+        }
+        let found = self
+            .store
+            .get_run(run)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("run {run} not found")))?;
+        if !found.state.is_finished() {
+            self.remember_version(run, found.version_number);
+        }
+        Ok(found.version_number)
+    }
+
     pub async fn plan(&self, dag_id: &str, version_number: u32) -> Result<Arc<DagPlan>> {
         let key = (dag_id.to_string(), version_number);
         if let Some(p) = self.plans.lock().expect("plan cache poisoned").get(&key) {
@@ -452,11 +508,9 @@ impl Inner {
             }
             Err(e) => return Err(e.into()),
         }
-        let _ = self
-            .notifier
-            .publish(Change::RunCreated { run: key.clone() })
+        self.remember_version(&key, run.version_number);
+        self.signal(key.clone(), Change::RunCreated { run: key })
             .await;
-        let _ = self.pokes.send(key);
         Ok(())
     }
 
@@ -484,25 +538,12 @@ impl Inner {
                 new,
             };
             if self.store.transition(&t, None).await? {
-                if self.plan_has_timeout(&attempt.task).await {
-                    let _ = self.pokes.send(attempt.task.run());
-                }
+                // The timeout's wake-up is set by the next reconcile of the run (at the
+                // latest the next tick); the agent also enforces it locally.
                 return Ok(true);
             }
         }
         Ok(false)
-    }
-
-    async fn plan_has_timeout(&self, task: &TaskKey) -> bool {
-        let Ok(Some(run)) = self.store.get_run(&task.run()).await else {
-            return false;
-        };
-        let Ok(plan) = self.plan(&task.dag_id, run.version_number).await else {
-            return false;
-        };
-        plan.graph
-            .idx(&task.task_id)
-            .is_some_and(|i| plan.policies[i].timeout.is_some())
     }
 
     pub async fn finish_attempt(
@@ -511,12 +552,8 @@ impl Inner {
         outcome: Outcome,
     ) -> Result<FinishResult> {
         let key = &attempt.task;
-        let run = self
-            .store
-            .get_run(&key.run())
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("run {} not found", key.run())))?;
-        let plan = self.plan(&key.dag_id, run.version_number).await?;
+        let version = self.run_version(&key.run()).await?;
+        let plan = self.plan(&key.dag_id, version).await?;
         let idx = plan.graph.idx(&key.task_id).ok_or_else(|| {
             Error::NotFound(format!(
                 "task {:?} is not in DAG {:?}",
@@ -613,11 +650,8 @@ impl Inner {
         if !skips.is_empty() {
             self.skip_tasks(&plan, &key.run(), &skips).await?;
         }
-        let _ = self
-            .notifier
-            .publish(Change::TaskFinished { task: key.clone() })
+        self.signal(key.run(), Change::TaskFinished { task: key.clone() })
             .await;
-        let _ = self.pokes.send(key.run());
         Ok(FinishResult::Recorded(state))
     }
 

@@ -34,8 +34,8 @@ pub struct RunView<'a> {
 pub struct Decisions {
     /// Compare-and-set writes to existing task instances.
     pub transitions: Vec<Transition>,
-    /// Instances to dispatch: `scheduled` once `transitions` are applied, or
-    /// `up_for_retry` whose delay has passed.
+    /// Instances to launch once their transition to `queued` (in `transitions`) applied:
+    /// phase one of two-phase dispatch is that compare-and-set, phase two the launch.
     pub dispatch: Vec<TaskKey>,
     /// Instances to create (an unexpanded mapped task decided without running, or a task
     /// missing from the run).
@@ -178,8 +178,7 @@ pub fn reconcile(view: &RunView<'_>) -> Decisions {
                             }
                         }
                         Decision::Run => {
-                            new.state = TaskState::Scheduled;
-                            new.scheduled_at = Some(now);
+                            queue(&mut new, now);
                             active += 1;
                             d.dispatch.push(ti.key.clone());
                         }
@@ -195,14 +194,31 @@ pub fn reconcile(view: &RunView<'_>) -> Decisions {
                         new,
                     });
                 }
-                TaskState::Scheduled => d.dispatch.push(ti.key.clone()),
+                TaskState::Scheduled => {
+                    let mut new = ti.clone();
+                    queue(&mut new, now);
+                    eff[i] = new.state;
+                    d.dispatch.push(ti.key.clone());
+                    d.transitions.push(Transition {
+                        expected_state: ti.state,
+                        expected_try: ti.try_number,
+                        new,
+                    });
+                }
                 TaskState::UpForRetry => match ti.next_retry_at {
                     Some(at) if at > now => d.wake(at),
-                    // Dispatched straight from up_for_retry, so the archived try keeps
-                    // the state it ended in.
+                    // Queued straight from up_for_retry, so the archived try keeps the
+                    // state it ended in.
                     _ => {
-                        eff[i] = TaskState::Scheduled;
+                        let mut new = ti.clone();
+                        queue(&mut new, now);
+                        eff[i] = new.state;
                         d.dispatch.push(ti.key.clone());
+                        d.transitions.push(Transition {
+                            expected_state: ti.state,
+                            expected_try: ti.try_number,
+                            new,
+                        });
                     }
                 },
                 TaskState::Running => {
@@ -329,6 +345,25 @@ fn is_latest(view: &RunView<'_>) -> bool {
         .schedule
         .next_after(logical, anchor)
         .is_none_or(|next| next > view.now)
+}
+
+/// Phase one of dispatch: the next try, queued now, with the previous try's per-attempt
+/// fields cleared.
+fn queue(ti: &mut TaskInstance, now: DateTime<Utc>) {
+    if ti.state != TaskState::Scheduled {
+        ti.scheduled_at = Some(now);
+    }
+    ti.state = TaskState::Queued;
+    ti.try_number += 1;
+    ti.max_tries = ti.max_tries.max(ti.try_number);
+    ti.queued_at = Some(now);
+    ti.started_at = None;
+    ti.ended_at = None;
+    ti.next_retry_at = None;
+    ti.exit_code = None;
+    ti.error_message = None;
+    ti.executor_ref = None;
+    ti.hostname = None;
 }
 
 fn finish_at(ti: &mut TaskInstance, state: TaskState, now: DateTime<Utc>) {

@@ -28,6 +28,10 @@ use crate::schedule::{due_runs, next_fire_after, DueInput};
 
 /// How many reconcile passes one run gets per batch before yielding to other work.
 const PASSES_PER_BATCH: usize = 64;
+/// Runs advanced, and attempts' events recorded, at the same time.
+const CONCURRENCY: usize = 16;
+/// Rounds over the dirty runs before the loop takes in new events again.
+const ROUNDS_PER_BATCH: usize = 8;
 
 pub(crate) async fn run(inner: Arc<Inner>, pokes: mpsc::UnboundedReceiver<RunKey>) {
     let events = inner.executor.subscribe();
@@ -50,6 +54,8 @@ pub(crate) async fn run(inner: Arc<Inner>, pokes: mpsc::UnboundedReceiver<RunKey
         next_tick: DateTime::<Utc>::MIN_UTC,
         lease: None,
         launch_slots,
+        launch_lock: tokio::sync::Mutex::new(()),
+        start_lock: tokio::sync::Mutex::new(()),
     };
     s.main(events, changes, pokes).await;
 }
@@ -63,6 +69,23 @@ struct Scheduler {
     next_tick: DateTime<Utc>,
     lease: Option<Lease>,
     launch_slots: Option<Arc<Semaphore>>,
+    /// Serial dispatch: one launch at a time even when runs are advanced concurrently.
+    launch_lock: tokio::sync::Mutex<()>,
+    /// Starting queued runs is serialised so `max_active_runs` holds.
+    start_lock: tokio::sync::Mutex<()>,
+}
+
+/// What advancing one run asks of the loop: a wake-up time and runs to revisit.
+#[derive(Default)]
+struct Feedback {
+    wake_at: Option<DateTime<Utc>>,
+    dirty: Vec<RunKey>,
+}
+
+impl Feedback {
+    fn wake(&mut self, at: DateTime<Utc>) {
+        self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
+    }
 }
 
 enum Input {
@@ -126,13 +149,47 @@ impl Scheduler {
                 }
             })
             .await;
+            let mut events: Vec<Event> = Vec::new();
             for input in batch {
-                self.handle(input, leader).await;
+                match input {
+                    Input::Event(e) => events.push(e),
+                    other => self.handle(other),
+                }
+            }
+            if leader {
+                self.on_events(events).await;
             }
         }
     }
 
-    async fn handle(&mut self, input: Input, leader: bool) {
+    /// Records a batch of executor events: one attempt's events in order, different
+    /// attempts concurrently (their datastore round trips overlap).
+    async fn on_events(&mut self, events: Vec<Event>) {
+        let mut by_attempt: Vec<(AttemptId, Vec<Event>)> = Vec::new();
+        let mut index: HashMap<AttemptId, usize> = HashMap::new();
+        for e in events {
+            let id = e.attempt().clone();
+            self.dirty.insert(id.task.run());
+            if let Some(&i) = index.get(&id) {
+                by_attempt[i].1.push(e);
+            } else {
+                index.insert(id.clone(), by_attempt.len());
+                by_attempt.push((id, vec![e]));
+            }
+        }
+        let this = &*self;
+        futures::stream::iter(by_attempt)
+            .for_each_concurrent(CONCURRENCY, |(id, events)| async move {
+                for e in events {
+                    if let Err(err) = this.on_event(e).await {
+                        tracing::warn!(attempt = %id, error = %err, "could not record an executor event");
+                    }
+                }
+            })
+            .await;
+    }
+
+    fn handle(&mut self, input: Input) {
         match input {
             Input::Poke(k) => {
                 self.dirty.insert(k);
@@ -149,18 +206,11 @@ impl Scheduler {
                 }
                 Change::Resync => self.rescan = true,
             },
-            Input::Event(e) if leader => {
-                let key = e.attempt().task.run();
-                if let Err(err) = self.on_event(e).await {
-                    tracing::warn!(run = %key, error = %err, "could not record an executor event");
-                }
-                self.dirty.insert(key);
-            }
-            Input::Event(_) => {}
+            Input::Event(_) => unreachable!("events are handled in batches by on_events"),
         }
     }
 
-    async fn on_event(&mut self, event: Event) -> Result<()> {
+    async fn on_event(&self, event: Event) -> Result<()> {
         let inner = &self.inner;
         match event {
             Event::Started {
@@ -466,14 +516,35 @@ impl Scheduler {
                 }
             }
         }
-        while let Some(key) = self.dirty.pop_first() {
-            if let Err(e) = self.process_run(&key).await {
-                tracing::warn!(run = %key, error = %e, "could not advance the run; will retry on the next tick");
+        // Runs are independent: advance them concurrently so their datastore round trips
+        // overlap. A run that stays busy comes back in the next round.
+        for _ in 0..ROUNDS_PER_BATCH {
+            if self.dirty.is_empty() {
+                break;
+            }
+            let keys = std::mem::take(&mut self.dirty);
+            let this = &*self;
+            let feedback: Vec<Feedback> = futures::stream::iter(keys)
+                .map(|key| async move {
+                    let mut fb = Feedback::default();
+                    if let Err(e) = this.process_run(&key, &mut fb).await {
+                        tracing::warn!(run = %key, error = %e, "could not advance the run; will retry on the next tick");
+                    }
+                    fb
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+            for fb in feedback {
+                if let Some(w) = fb.wake_at {
+                    self.wake(w);
+                }
+                self.dirty.extend(fb.dirty);
             }
         }
     }
 
-    async fn process_run(&mut self, key: &RunKey) -> Result<()> {
+    async fn process_run(&self, key: &RunKey, fb: &mut Feedback) -> Result<()> {
         for _ in 0..PASSES_PER_BATCH {
             let Some(mut run) = self.inner.store.get_run(key).await? else {
                 return Ok(());
@@ -498,20 +569,25 @@ impl Scheduler {
                 queued_timeout: self.inner.config.queued_timeout,
             });
             if let Some(w) = d.wake_at {
-                self.wake(w);
+                fb.wake(w);
             }
             if d.is_idle() {
                 return Ok(());
             }
-            self.apply(&plan, &run, &tis, d).await?;
+            if !self.apply(&plan, &run, &tis, d, fb).await? {
+                return Ok(());
+            }
         }
         // Still busy: come back after the other runs had their turn.
-        self.dirty.insert(key.clone());
+        fb.dirty.push(key.clone());
         Ok(())
     }
 
     /// Moves a queued run to running when its DAG has room (`max_active_runs`).
-    async fn try_start(&mut self, run: &mut DagRun) -> Result<bool> {
+    async fn try_start(&self, run: &mut DagRun) -> Result<bool> {
+        // Runs of one DAG are started one at a time, so concurrent rounds cannot overshoot
+        // the cap.
+        let _guard = self.start_lock.lock().await;
         let inner = &self.inner;
         let plan = inner.plan(&run.dag_id, run.version_number).await?;
         let cap = plan
@@ -543,16 +619,20 @@ impl Scheduler {
         }
     }
 
+    /// Applies reconcile's decisions. Returns whether another pass may find more to do
+    /// without any new event (instances were created, or a compare-and-set lost a race).
     async fn apply(
-        &mut self,
+        &self,
         plan: &Arc<DagPlan>,
         run: &DagRun,
         tis: &[TaskInstance],
         d: Decisions,
-    ) -> Result<()> {
+        fb: &mut Feedback,
+    ) -> Result<bool> {
         let inner = self.inner.clone();
         let fence = inner.fence();
         let key = run.key();
+        let mut again = !d.new_instances.is_empty() || !d.expand.is_empty();
         if !d.new_instances.is_empty() {
             inner
                 .store
@@ -560,15 +640,7 @@ impl Scheduler {
                 .await?;
         }
         let applied = inner.store.transition_many(&d.transitions, fence).await?;
-        let mut current: HashMap<&TaskKey, &TaskInstance> =
-            tis.iter().map(|t| (&t.key, t)).collect();
-        for (t, ok) in d.transitions.iter().zip(&applied) {
-            if *ok {
-                current.insert(&t.new.key, &t.new);
-            } else {
-                current.remove(&t.new.key);
-            }
-        }
+        again |= applied.iter().any(|ok| !ok);
         for &task in &d.expand {
             self.expand(plan, run, tis, task).await?;
         }
@@ -587,73 +659,23 @@ impl Scheduler {
                 )
                 .await?;
         }
-        let to_dispatch: Vec<TaskInstance> = d
-            .dispatch
-            .iter()
-            .filter_map(|k| current.get(k).copied())
-            .filter(|t| matches!(t.state, TaskState::Scheduled | TaskState::UpForRetry))
-            .cloned()
-            .collect();
-        self.dispatch(plan, run, &to_dispatch).await?;
-        if d.run_timed_out {
-            self.time_out_run(run, tis).await?;
-        } else if let Some(state) = d.finish {
-            self.finish_run(run, state, None).await?;
-        }
-        Ok(())
-    }
-
-    /// Phase one marks each instance queued (one compare-and-set each, try number + 1);
-    /// phase two launches the ones that were marked.
-    async fn dispatch(
-        &mut self,
-        plan: &Arc<DagPlan>,
-        run: &DagRun,
-        tis: &[TaskInstance],
-    ) -> Result<()> {
-        if tis.is_empty() {
-            return Ok(());
-        }
-        let now = self.inner.clock.now();
-        let ts: Vec<Transition> = tis
-            .iter()
-            .map(|ti| {
-                let mut new = ti.clone();
-                new.state = TaskState::Queued;
-                new.try_number = ti.try_number + 1;
-                new.max_tries = new.max_tries.max(new.try_number);
-                new.queued_at = Some(now);
-                if ti.state == TaskState::UpForRetry {
-                    new.scheduled_at = Some(now);
-                }
-                new.started_at = None;
-                new.ended_at = None;
-                new.next_retry_at = None;
-                new.exit_code = None;
-                new.error_message = None;
-                new.executor_ref = None;
-                new.hostname = None;
-                Transition {
-                    expected_state: ti.state,
-                    expected_try: ti.try_number,
-                    new,
-                }
-            })
-            .collect();
-        let applied = self
-            .inner
-            .store
-            .transition_many(&ts, self.inner.fence())
-            .await?;
-        for (t, ok) in ts.iter().zip(applied) {
-            if ok {
+        // Phase two of dispatch: launch what phase one (the compare-and-set to queued)
+        // secured. An attempt lost to a race is someone else's to launch.
+        let launch: HashSet<&TaskKey> = d.dispatch.iter().collect();
+        for (t, ok) in d.transitions.iter().zip(&applied) {
+            if *ok && t.new.state == TaskState::Queued && launch.contains(&t.new.key) {
                 if t.new.try_number > 1 {
-                    let _ = self.inner.xcom.delete_for_task(&t.new.key).await;
+                    let _ = inner.xcom.delete_for_task(&t.new.key).await;
                 }
                 self.launch(plan, run, t.new.attempt()).await;
             }
         }
-        Ok(())
+        if d.run_timed_out {
+            self.time_out_run(run, tis, fb).await?;
+        } else if let Some(state) = d.finish {
+            self.finish_run(run, state, None, fb).await?;
+        }
+        Ok(again)
     }
 
     async fn launch(&self, plan: &Arc<DagPlan>, run: &DagRun, id: AttemptId) {
@@ -667,6 +689,7 @@ impl Scheduler {
         };
         match &self.launch_slots {
             None => {
+                let _serial = self.launch_lock.lock().await;
                 let result = self.inner.executor.launch(attempt.clone()).await;
                 launch_failed(&self.inner, &attempt.id, result).await;
             }
@@ -686,7 +709,7 @@ impl Scheduler {
 
     /// Resolves a mapped task's length and creates its instances.
     async fn expand(
-        &mut self,
+        &self,
         plan: &DagPlan,
         run: &DagRun,
         tis: &[TaskInstance],
@@ -786,7 +809,12 @@ impl Scheduler {
     }
 
     /// `dagrun_timeout` passed: cancel what runs, skip what has not started, fail the run.
-    async fn time_out_run(&mut self, run: &DagRun, tis: &[TaskInstance]) -> Result<()> {
+    async fn time_out_run(
+        &self,
+        run: &DagRun,
+        tis: &[TaskInstance],
+        fb: &mut Feedback,
+    ) -> Result<()> {
         let inner = self.inner.clone();
         let now = inner.clock.now();
         let msg = "the DAG run exceeded its dagrun_timeout".to_string();
@@ -818,14 +846,15 @@ impl Scheduler {
             }
         }
         inner.store.transition_many(&ts, inner.fence()).await?;
-        self.finish_run(run, RunState::Failed, Some(msg)).await
+        self.finish_run(run, RunState::Failed, Some(msg), fb).await
     }
 
     async fn finish_run(
-        &mut self,
+        &self,
         run: &DagRun,
         state: RunState,
         note: Option<String>,
+        fb: &mut Feedback,
     ) -> Result<()> {
         let inner = self.inner.clone();
         let mut new = run.clone();
@@ -839,6 +868,7 @@ impl Scheduler {
             .update_run(RunState::Running, &new, inner.fence())
             .await?
         {
+            inner.forget_version(&run.key());
             tracing::debug!(run = %run.key(), %state, "run finished");
             let _ = inner
                 .notifier
@@ -853,7 +883,7 @@ impl Scheduler {
                 offset: 0,
             };
             let (queued, _) = inner.store.list_runs(&filter).await?;
-            self.dirty.extend(queued.into_iter().map(|r| r.key()));
+            fb.dirty.extend(queued.into_iter().map(|r| r.key()));
         }
         Ok(())
     }

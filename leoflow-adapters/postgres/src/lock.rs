@@ -22,6 +22,10 @@ use tokio::sync::Mutex;
 
 use crate::clock::SystemClock;
 
+/// How many times (10 ms apart) `try_acquire` re-tries a lease that is past its expiry
+/// but not yet unlocked.
+const EXPIRED_RELEASE_RETRIES: u32 = 50;
+
 /// The lease name the scheduler campaigns for.
 pub const SCHEDULER_LEASE: &str = "scheduler";
 /// The advisory lock id of [`SCHEDULER_LEASE`]: "LeoFlow" in ASCII, the id the Go
@@ -189,6 +193,20 @@ impl PgLocks {
         Ok((conn, got))
     }
 
+    /// Whether the `leases` row of `name` says its holder's time is up.
+    async fn recorded_lease_expired(&self, conn: &mut PgConnection, name: &str) -> bool {
+        let row = sqlx::query("SELECT expires_at FROM leases WHERE name = $1")
+            .bind(name)
+            .fetch_optional(conn)
+            .await;
+        match row {
+            Ok(Some(row)) => row
+                .try_get::<DateTime<Utc>, _>("expires_at")
+                .is_ok_and(|at| at <= self.clock.now()),
+            _ => false,
+        }
+    }
+
     fn watch_expiry(&self, name: String, held: Arc<Held>) {
         let locks = self.clone();
         tokio::spawn(async move {
@@ -223,7 +241,17 @@ impl LockManager for PgLocks {
             self.drop_lease(name, &held).await;
         }
         let id = lock_id(name);
-        let (mut conn, got) = self.try_lock(id).await?;
+        let (mut conn, mut got) = self.try_lock(id).await?;
+        // A lease past its expiry whose release is still in flight (its holder's expiry
+        // watchdog is unlocking right now) counts as free: give the release a moment.
+        let mut patience = EXPIRED_RELEASE_RETRIES;
+        while !got && patience > 0 && self.recorded_lease_expired(&mut conn, name).await {
+            patience -= 1;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            got = attempt_lock(&mut conn, id)
+                .await
+                .map_err(crate::error::lock)?;
+        }
         if !got {
             *self.spare.lock().await = Some(conn);
             return Ok(None);
