@@ -509,7 +509,17 @@ impl Scheduler {
         if self.rescan {
             self.rescan = false;
             match self.inner.store.active_runs().await {
-                Ok(runs) => self.dirty.extend(runs.into_iter().map(|r| r.key())),
+                Ok(runs) => {
+                    // Every running run, and only the oldest queued run of each DAG: the
+                    // others wait their turn (`max_active_runs`) and are woken one by one
+                    // as runs start and finish.
+                    let mut seen_queued = HashSet::new();
+                    for r in runs {
+                        if r.state != RunState::Queued || seen_queued.insert(r.dag_id.clone()) {
+                            self.dirty.insert(r.key());
+                        }
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot list active runs; will retry");
                     self.rescan = true;
@@ -554,6 +564,8 @@ impl Scheduler {
                     if !self.try_start(&mut run).await? {
                         return Ok(());
                     }
+                    // There may be room for the next one too.
+                    fb.dirty.extend(self.oldest_queued(&run.dag_id).await?);
                 }
                 RunState::Running => {}
                 RunState::Success | RunState::Failed => return Ok(()),
@@ -876,16 +888,27 @@ impl Scheduler {
                 .await;
             let _ = inner.finished.send(run.key());
             // The DAG has room for another run now.
-            let filter = RunFilter {
-                dag_id: Some(run.dag_id.clone()),
-                states: vec![RunState::Queued],
-                limit: Some(64),
-                offset: 0,
-            };
-            let (queued, _) = inner.store.list_runs(&filter).await?;
-            fb.dirty.extend(queued.into_iter().map(|r| r.key()));
+            fb.dirty.extend(self.oldest_queued(&run.dag_id).await?);
         }
         Ok(())
+    }
+
+    /// The DAG's queued run that has waited longest (listings are newest first).
+    async fn oldest_queued(&self, dag_id: &str) -> Result<Option<RunKey>> {
+        let mut filter = RunFilter {
+            dag_id: Some(dag_id.to_string()),
+            states: vec![RunState::Queued],
+            limit: Some(0),
+            offset: 0,
+        };
+        let (_, total) = self.inner.store.list_runs(&filter).await?;
+        if total == 0 {
+            return Ok(None);
+        }
+        filter.limit = Some(1);
+        filter.offset = total - 1;
+        let (oldest, _) = self.inner.store.list_runs(&filter).await?;
+        Ok(oldest.into_iter().next().map(|r| r.key()))
     }
 }
 

@@ -574,3 +574,33 @@ async fn many_runs_of_a_chain_all_complete() {
     assert_eq!(h.exec.launches().len(), 500);
     h.every_attempt_launched_once();
 }
+
+#[tokio::test]
+async fn max_active_runs_holds_and_queued_runs_start_oldest_first() {
+    let h = harness().await;
+    let mut spec = dag("one_at_a_time", chain(3));
+    spec["max_active_runs"] = json!(1);
+    h.register(spec).await;
+    let mut keys = Vec::new();
+    for i in 0..5 {
+        let req = TriggerRequest {
+            run_id: Some(format!("run_{i}")),
+            ..Default::default()
+        };
+        keys.push(h.engine.trigger("one_at_a_time", req).await.unwrap().key());
+    }
+    for k in &keys {
+        assert_eq!(h.finish(k).await.state, RunState::Success);
+    }
+    // With one run at a time, each run's three tasks launch back to back, in trigger order.
+    let runs: Vec<String> = h
+        .exec
+        .launches()
+        .iter()
+        .map(|a| a.task.run_id.clone())
+        .collect();
+    let expected: Vec<String> = (0..5)
+        .flat_map(|i| std::iter::repeat_n(format!("run_{i}"), 3))
+        .collect();
+    assert_eq!(runs, expected);
+}
