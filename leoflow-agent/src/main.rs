@@ -7,13 +7,15 @@
 //! Environment: `LEOFLOW_AGENT_URL` and `LEOFLOW_AGENT_TOKEN` (required), `LEOFLOW_PYTHON`
 //! (default `python3`), `LEOFLOW_SHIM_PATH` (put first on `PYTHONPATH` for python tasks),
 //! `LEOFLOW_PROJECT_DIR` (default: the current directory), `LEOFLOW_WORK_ROOT` (where work
-//! dirs are made; default: the system temp dir).
+//! dirs are made; default: the system temp dir), `LEOFLOW_WARM_SOCKET` (the warm Python
+//! runtime's socket: python tasks are forked from it, and start cold when it is down).
 //!
 //! Exit status: 0 when the attempt was recorded as succeeded or skipped, 1 otherwise, 2
 //! when the agent is misconfigured and could not even ask for its attempt.
 
 mod api;
 mod context;
+mod forkserver;
 mod logs;
 mod process;
 mod task;
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
             .map(PathBuf::from)
             .or_else(|| std::env::current_dir().ok())
             .unwrap_or_else(|| PathBuf::from(".")),
+        warm_socket: env("LEOFLOW_WARM_SOCKET").map(PathBuf::from),
     };
     let work_root = env("LEOFLOW_WORK_ROOT").map_or_else(std::env::temp_dir, PathBuf::from);
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+use crate::forkserver;
 use crate::logs::{diag, Shipper, MAX_LINE_BYTES};
 
 /// How long a signalled task gets between SIGTERM and SIGKILL.
@@ -30,6 +31,59 @@ pub struct Spec {
     /// The complete environment (nothing is inherited).
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
+    /// Start it through the warm Python runtime instead, when that answers.
+    pub warm: Option<Warm>,
+}
+
+/// Where the warm runtime listens, and the work dir its child runs.
+pub struct Warm {
+    pub socket: PathBuf,
+    pub workdir: PathBuf,
+}
+
+/// A started task process: its pid (= process group), its output, and how to wait for it.
+struct Started {
+    pid: u32,
+    stdout: Box<dyn Read + Send>,
+    stderr: Box<dyn Read + Send>,
+    wait: Box<dyn FnOnce() -> io::Result<ExitStatus> + Send>,
+}
+
+/// Starts `spec` warm when it can, else as a fresh process in its own group.
+fn start(spec: &Spec, log: &mut Shipper) -> io::Result<Started> {
+    if let Some(warm) = &spec.warm {
+        match forkserver::start(&warm.socket, spec, &warm.workdir) {
+            Ok(forked) => {
+                let exit = forked.exit;
+                return Ok(Started {
+                    pid: forked.pid,
+                    stdout: Box::new(forked.stdout),
+                    stderr: Box::new(forked.stderr),
+                    wait: Box::new(move || exit.wait()),
+                });
+            }
+            Err(e) => log.system(format!("{e}; starting a fresh interpreter instead")),
+        }
+    }
+    let mut child = Command::new(&spec.program)
+        .args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()?;
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(io::Error::other("the task's output pipes were not created"));
+    };
+    Ok(Started {
+        pid: child.id(),
+        stdout: Box::new(stdout),
+        stderr: Box::new(stderr),
+        wait: Box::new(move || child.wait()),
+    })
 }
 
 /// Requests to stop, set from signal handlers and the heartbeat thread.
@@ -83,33 +137,21 @@ pub fn run(
     stop: &Stop,
     log: &mut Shipper,
 ) -> io::Result<Ran> {
-    let mut child = Command::new(&spec.program)
-        .args(&spec.args)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()?;
-    let pgid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+    let started = start(spec, log)?;
+    let pgid = Pid::from_raw(i32::try_from(started.pid).unwrap_or(i32::MAX));
     // The executor reads this to end the task's group if the agent itself dies. A closed
     // stdout (the executor is gone) must not stop the attempt.
-    let _ = writeln!(io::stdout(), "child_pgid={}", child.id());
+    let _ = writeln!(io::stdout(), "child_pgid={}", started.pid);
     let _ = io::stdout().flush();
 
     let (tx, rx) = mpsc::channel();
-    if let Some(out) = child.stdout.take() {
-        read_lines(out, "stdout", tx.clone());
-    }
-    if let Some(err) = child.stderr.take() {
-        read_lines(err, "stderr", tx.clone());
-    }
+    read_lines(started.stdout, "stdout", tx.clone());
+    read_lines(started.stderr, "stderr", tx.clone());
     {
         let tx = tx.clone();
+        let wait = started.wait;
         thread::spawn(move || {
-            let _ = tx.send(Msg::Exit(child.wait()));
+            let _ = tx.send(Msg::Exit(wait()));
         });
     }
     drop(tx);

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::api::Finish;
 use crate::context::{iso, Context};
-use crate::process::{secs, Ending, Ran, Spec};
+use crate::process::{secs, Ending, Ran, Spec, Warm};
 use crate::template;
 
 /// Airflow's default `skip_on_exit_code` for bash tasks.
@@ -23,6 +23,8 @@ pub struct Setup {
     pub python: String,
     pub shim_path: Option<String>,
     pub project_dir: PathBuf,
+    /// The warm Python runtime's socket (`LEOFLOW_WARM_SOCKET`), when the executor runs one.
+    pub warm_socket: Option<PathBuf>,
 }
 
 /// How to run one task kind.
@@ -85,6 +87,10 @@ pub fn plan(ctx: &Context, setup: &Setup, workdir: &Path, base_env: &[(String, S
                 ],
                 env: python_env(ctx, setup, base_env),
                 cwd: setup.project_dir.clone(),
+                warm: setup.warm_socket.clone().map(|socket| Warm {
+                    socket,
+                    workdir: workdir.to_path_buf(),
+                }),
             },
             kind: Kind::Python,
         },
@@ -127,6 +133,7 @@ fn bash(ctx: &Context, workdir: &Path, base_env: &[(String, String)]) -> Plan {
             args: vec!["-c".into(), rendered],
             env: merge(&base, airflow_ctx(ctx), &ctx.task.env),
             cwd: workdir.to_path_buf(),
+            warm: None,
         },
         kind: Kind::Bash,
     }

@@ -342,6 +342,7 @@ async fn python_tasks_keep_the_runtime_file_contract() {
             .unwrap();
         config.python = runtime.display().to_string();
         config.shim_path = Some(dir.join("shim"));
+        config.warm_runtime = false;
     })
     .await;
     let mut down = python("down", &["up"]);
@@ -472,35 +473,45 @@ def taskflow():
 taskflow()
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn taskflow_dags_run_on_the_real_python_runtime() {
-    let shim = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+fn shim_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
-        .join("leoflow-shim/python");
-    let e = env_with(|config, _| config.shim_path = Some(shim.clone())).await;
-    let project = e.dir.path();
-    std::fs::write(project.join("dag.py"), TASKFLOW_DAG).unwrap();
-    let out = std::process::Command::new("python3")
-        .args(["-m", "leoflow_shim", "compile", "--root"])
-        .arg(project)
-        .arg(project.join("dag.py"))
-        .env("PYTHONPATH", &shim)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let compiled: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(compiled["errors"], json!([]), "{compiled}");
-    let mut spec = compiled["dags"][0].clone();
-    spec["dag_version"] = json!("v1");
-    spec["image"] = json!("");
-    // Retries are available, so a single try proves a failure was not retryable.
-    spec["default_args"] = json!({"retries": 2, "retry_delay_seconds": 0});
-    e.stack.register(spec).await;
+        .join("leoflow-shim/python")
+}
+
+impl Env {
+    /// Compiles `source` as the project's dag.py with the real shim and registers it.
+    async fn register_python(&self, source: &str) {
+        let project = self.dir.path();
+        std::fs::write(project.join("dag.py"), source).unwrap();
+        let out = std::process::Command::new("python3")
+            .args(["-m", "leoflow_shim", "compile", "--root"])
+            .arg(project)
+            .arg(project.join("dag.py"))
+            .env("PYTHONPATH", shim_dir())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let compiled: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(compiled["errors"], json!([]), "{compiled}");
+        let mut spec = compiled["dags"][0].clone();
+        spec["dag_version"] = json!("v1");
+        spec["image"] = json!("");
+        // Retries are available, so a single try proves a failure was not retryable.
+        spec["default_args"] = json!({"retries": 2, "retry_delay_seconds": 0});
+        self.stack.register(spec).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taskflow_dags_run_on_the_real_python_runtime() {
+    let e = env_with(|config, _| config.shim_path = Some(shim_dir())).await;
+    e.register_python(TASKFLOW_DAG).await;
 
     let key = e.stack.trigger("taskflow", TriggerRequest::default()).await;
     assert_eq!(e.stack.finish(&key).await.state, RunState::Failed);
@@ -544,4 +555,69 @@ async fn taskflow_dags_run_on_the_real_python_runtime() {
     );
     let msg = not_json.error_message.unwrap();
     assert!(msg.to_lowercase().contains("json"), "{msg}");
+}
+
+/// A DAG whose one task reports the command line of the process that started it.
+const PARENT_DAG: &str = r#"
+from datetime import datetime
+
+from airflow.sdk import dag, task
+
+
+@dag(schedule=None, start_date=datetime(2024, 1, 1), catchup=False)
+def parent():
+    @task
+    def who_started_me():
+        import os
+
+        with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode()
+
+    who_started_me()
+
+
+parent()
+"#;
+
+/// Runs PARENT_DAG and answers the parent command line its task saw.
+async fn parent_of_a_python_attempt(e: &Env) -> String {
+    e.register_python(PARENT_DAG).await;
+    let key = e.stack.trigger("parent", TriggerRequest::default()).await;
+    assert_eq!(e.stack.finish(&key).await.state, RunState::Success);
+    let task = TaskKey::new(&key, "who_started_me", -1);
+    let value = e
+        .stack
+        .engine
+        .xcom()
+        .get(&task, RETURN_VALUE)
+        .await
+        .unwrap();
+    value.unwrap().value.as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_attempts_are_forked_from_the_warm_runtime_when_it_is_up() {
+    let e = env_with(|config, _| config.shim_path = Some(shim_dir())).await;
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while !e.exec.warm_runtime_ready() {
+        assert!(
+            std::time::Instant::now() < end,
+            "the warm runtime never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let parent = parent_of_a_python_attempt(&e).await;
+    assert!(parent.contains("leoflow_shim serve"), "{parent}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_warm_runtime_python_attempts_start_cold_under_the_agent() {
+    let e = env_with(|config, _| {
+        config.shim_path = Some(shim_dir());
+        config.warm_runtime = false;
+    })
+    .await;
+    assert!(!e.exec.warm_runtime_ready());
+    let parent = parent_of_a_python_attempt(&e).await;
+    assert!(parent.contains("leoflow-agent"), "{parent}");
 }

@@ -22,11 +22,14 @@ pub struct SubprocessConfig {
     pub extra_env: BTreeMap<String, String>,
     /// How long a cancelled agent gets between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
+    /// Keep a warm Python runtime that forks python attempts (milliseconds instead of an
+    /// interpreter start each); when false, every python attempt starts cold.
+    pub warm_runtime: bool,
 }
 
 impl SubprocessConfig {
     /// Defaults: `python3`, no shim path, no extra variables, a 10 s kill grace (the agent
-    /// itself gives its task 5 s, and needs a moment to report).
+    /// itself gives its task 5 s, and needs a moment to report), a warm Python runtime.
     pub fn new(
         agent_path: impl Into<PathBuf>,
         project_dir: impl Into<PathBuf>,
@@ -38,6 +41,7 @@ impl SubprocessConfig {
             shim_path: None,
             extra_env: BTreeMap::new(),
             kill_grace: Duration::from_secs(10),
+            warm_runtime: true,
         }
     }
 }

@@ -26,6 +26,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 
 use crate::config::SubprocessConfig;
+use crate::warm::WarmRuntime;
 
 static WARNING: Once = Once::new();
 
@@ -41,6 +42,7 @@ struct Inner {
     logs: Arc<dyn LogStore>,
     hostname: Option<String>,
     state: Mutex<State>,
+    warm: Option<WarmRuntime>,
 }
 
 #[derive(Default)]
@@ -72,7 +74,8 @@ impl Live {
 impl SubprocessExecutor {
     /// An executor starting `config.agent_path` for each attempt, with credentials minted
     /// by `credentials`; the agents' own diagnostics go to `logs`. Prints, once per
-    /// process, that this execution is unsandboxed.
+    /// process, that this execution is unsandboxed. Inside a tokio runtime, and unless
+    /// `config.warm_runtime` is false, it also starts the warm Python runtime.
     pub fn new(
         config: SubprocessConfig,
         credentials: Arc<dyn AttemptCredentials>,
@@ -84,8 +87,18 @@ impl SubprocessExecutor {
                  user's rights and no sandbox; use it for development only, never in production"
             );
         });
+        let warm = if config.warm_runtime && tokio::runtime::Handle::try_current().is_ok() {
+            WarmRuntime::start(&config)
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "no warm Python runtime; python tasks start cold");
+                })
+                .ok()
+        } else {
+            None
+        };
         SubprocessExecutor {
             inner: Arc::new(Inner {
+                warm,
                 config,
                 credentials,
                 logs,
@@ -95,6 +108,14 @@ impl SubprocessExecutor {
                 state: Mutex::new(State::default()),
             }),
         }
+    }
+}
+
+impl SubprocessExecutor {
+    /// Whether the warm Python runtime is listening (python attempts are forked from it;
+    /// otherwise they start a fresh interpreter).
+    pub fn warm_runtime_ready(&self) -> bool {
+        self.inner.warm.as_ref().is_some_and(WarmRuntime::ready)
     }
 }
 
@@ -138,6 +159,13 @@ impl Inner {
         match &c.shim_path {
             Some(p) => env.insert("LEOFLOW_SHIM_PATH".into(), p.display().to_string()),
             None => env.remove("LEOFLOW_SHIM_PATH"),
+        };
+        match &self.warm {
+            Some(w) => env.insert(
+                "LEOFLOW_WARM_SOCKET".into(),
+                w.socket().display().to_string(),
+            ),
+            None => env.remove("LEOFLOW_WARM_SOCKET"),
         };
         env
     }
