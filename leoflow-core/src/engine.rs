@@ -709,6 +709,14 @@ impl Inner {
         Ok(())
     }
 
+    /// Marks an attempt's log complete once its process is gone, so log readers and
+    /// followers see its end.
+    pub async fn close_log(&self, attempt: &AttemptId) {
+        if let Err(e) = self.logs.close(attempt).await {
+            tracing::warn!(%attempt, error = %e, "could not close an attempt's log");
+        }
+    }
+
     /// Appends an engine-written line to an attempt's log.
     pub async fn system_log(&self, attempt: &AttemptId, message: String) {
         let line = LogLine {

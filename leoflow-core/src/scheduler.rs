@@ -250,6 +250,8 @@ impl Scheduler {
                         )
                         .await?;
                 }
+                // The process is gone: nothing but the engine writes to this log again.
+                inner.close_log(&attempt).await;
             }
             Event::Lost { attempt, reason } => {
                 if self.still_current(&attempt).await? {
@@ -267,6 +269,7 @@ impl Scheduler {
                         )
                         .await?;
                 }
+                inner.close_log(&attempt).await;
             }
         }
         Ok(())

@@ -472,7 +472,24 @@ async fn an_attempt_that_exits_without_reporting_fails_with_its_exit_code() {
     assert_eq!(h.finish(&key).await.state, RunState::Failed);
     let ti = h.ti(&key, "crash").await;
     assert_eq!(ti.exit_code, Some(137));
-    assert!(ti.error_message.unwrap().contains("exited with code 137"));
+    assert!(ti
+        .error_message
+        .clone()
+        .unwrap()
+        .contains("exited with code 137"));
+    // The process is gone, so its log is closed: a reader sees the end of it.
+    for _ in 0..2500 {
+        let page = h.logs.read(&ti.attempt(), 0, 100).await.unwrap();
+        if page.complete {
+            assert!(page
+                .lines
+                .iter()
+                .any(|l| l.message.contains("exited with code 137")));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("the log of an exited attempt was never closed");
 }
 
 #[tokio::test]
