@@ -15,6 +15,7 @@ pub mod mapping;
 pub mod plan;
 pub mod reconcile;
 pub mod retry;
+pub mod router;
 pub mod schedule;
 mod scheduler;
 pub mod transitions;
@@ -25,3 +26,4 @@ pub mod validate;
 mod testing;
 
 pub use engine::{Dispatch, Engine, EngineBuilder, EngineConfig, LeaseConfig};
+pub use router::ExecutorRouter;
