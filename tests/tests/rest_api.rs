@@ -23,7 +23,7 @@ use leoflow_core::{Engine, EngineConfig};
 use leoflow_http::cipher::Cipher;
 use leoflow_http::password::hash_password;
 use leoflow_http::token::{AgentClaims, AgentTokens};
-use leoflow_http::{api_router, ApiConfig, UserTokens};
+use leoflow_http::{agent_router, api_router, AgentApi, ApiConfig, Role, UserTokens};
 use leoflow_ports::datastore::{MetaStore, RunFilter, RunStore, User};
 use leoflow_ports::log::{LogLine, LogStream};
 use leoflow_ports::run::{AttemptId, RunKey, TaskKey};
@@ -85,7 +85,14 @@ async fn server() -> Server {
             .await
             .unwrap();
     }
-    let router = api_router(
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // Served as the editions serve it: the agent API and the REST API on one listener.
+    let router = agent_router(AgentApi::new(
+        engine.clone(),
+        AgentTokens::new(JWT_SECRET, &url).unwrap(),
+    ))
+    .merge(api_router(
         engine.clone(),
         ApiConfig {
             jwt_secret: JWT_SECRET.to_vec(),
@@ -94,9 +101,7 @@ async fn server() -> Server {
             login_rate_limit_per_minute: 5,
             max_body_bytes: MAX_BODY,
         },
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    ));
     let http = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -353,7 +358,7 @@ async fn tokens_and_roles_guard_every_route() {
     );
 
     let tokens = UserTokens::new(JWT_SECRET, Duration::from_secs(60)).unwrap();
-    let mut expired = tokens.claims_for("admin", "admin".parse().unwrap(), "default");
+    let mut expired = tokens.claims_for("admin", Role::Admin, "default");
     expired.exp = expired.iat - 3600;
     let r = send(
         url,
@@ -369,13 +374,13 @@ async fn tokens_and_roles_guard_every_route() {
         Duration::from_secs(60),
     )
     .unwrap();
-    let forged = forger.mint(&forger.claims_for("admin", "admin".parse().unwrap(), "default"));
+    let forged = forger.mint(&forger.claims_for("admin", Role::Admin, "default"));
     assert_problem(
         &send(url, "GET", "/api/v2/dags", bearer(&forged), None).await,
         401,
         "signature",
     );
-    let mut agent_aud = tokens.claims_for("admin", "admin".parse().unwrap(), "default");
+    let mut agent_aud = tokens.claims_for("admin", Role::Admin, "default");
     agent_aud.aud = leoflow_http::token::AUDIENCE.into();
     assert_problem(
         &send(
@@ -405,6 +410,16 @@ async fn tokens_and_roles_guard_every_route() {
         "invalid token",
     );
 
+    assert_problem(
+        &send(url, "GET", "/api/v2/nothing/here", bearer(&admin), None).await,
+        404,
+        "no such endpoint",
+    );
+    assert_problem(
+        &send(url, "PUT", "/api/v2/dags", bearer(&admin), None).await,
+        405,
+        "does not accept",
+    );
     assert_problem(
         &send(url, "GET", "/api/v2/dags?colour=red", bearer(&admin), None).await,
         400,
