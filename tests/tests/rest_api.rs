@@ -316,6 +316,15 @@ async fn tokens_and_roles_guard_every_route() {
         200
     );
 
+    let doc = send(url, "GET", "/api/v2/openapi.json", vec![], None).await;
+    assert_eq!(doc.status, 200);
+    assert_eq!(
+        doc.body["paths"]["/api/v2/dags/{dag_id}/dagRuns"]["post"]["x-leoflow-min-role"],
+        "user"
+    );
+    let docs = send(url, "GET", "/docs", vec![], None).await;
+    assert!(docs.status == 200 && docs.content_type.starts_with("text/html"));
+
     let none = send(url, "GET", "/api/v2/dags", vec![], None).await;
     assert_problem(&none, 401, "missing token");
     assert_eq!(none.header("www-authenticate"), Some("Bearer"));

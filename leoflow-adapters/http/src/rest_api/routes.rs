@@ -13,7 +13,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use super::identity::Role;
 use super::{
     config, connections, dag_runs, dag_versions, dags, event_logs, import_errors, login, logs,
-    monitor, pools, task_instances, tasks, variables, xcom, Api,
+    monitor, openapi, pools, task_instances, tasks, variables, xcom, Api,
 };
 
 /// Who may call a route.
@@ -104,6 +104,8 @@ pub fn table() -> Vec<(Route, MethodRouter<Arc<Api>>)> {
         route(GET, "/api/v2/auth/logout", Public, &[], None, login::logout),
         route(GET, "/api/v2/version", Public, &[], None, monitor::version),
         route(GET, "/api/v2/monitor/health", Public, &[], None, monitor::health),
+        route(GET, "/api/v2/openapi.json", Public, &[], None, openapi::document),
+        route(GET, "/docs", Public, &[], None, openapi::page),
         route(GET, "/api/v2/config", AtLeast(Op), &["section"], None, config::get),
         route(GET, "/api/v2/pools", AtLeast(Viewer), ORDERED_PAGE, None, pools::list),
         route(GET, "/api/v2/pools/{pool_name}", AtLeast(Viewer), &[], None, pools::get),
@@ -155,4 +157,61 @@ pub fn table() -> Vec<(Route, MethodRouter<Arc<Api>>)> {
         route(GET, "/api/v2/importErrors", AtLeast(Viewer), &["limit", "offset", "order_by", "filename_pattern"], None, import_errors::list),
         route(GET, "/api/v2/importErrors/{import_error_id}", AtLeast(Viewer), &[], None, import_errors::get),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_login_health_version_and_docs_are_public() {
+        let public: Vec<&str> = table()
+            .iter()
+            .filter(|(r, _)| r.access == Access::Public)
+            .map(|(r, _)| r.path)
+            .collect();
+        assert_eq!(
+            public,
+            [
+                "/auth/token",
+                "/api/v2/auth/login",
+                "/api/v2/auth/logout",
+                "/api/v2/version",
+                "/api/v2/monitor/health",
+                "/api/v2/openapi.json",
+                "/docs",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_change_needs_a_user_and_is_audited() {
+        // Reads sent as POST (batch listings) and previews change nothing.
+        let read_only_posts = ["/list", "/dry_run", "/auth/token"];
+        for (r, _) in table() {
+            if r.method == Method::GET || read_only_posts.iter().any(|s| r.path.ends_with(s)) {
+                continue;
+            }
+            assert!(
+                matches!(r.access, Access::AtLeast(role) if role >= Role::User),
+                "{} {} lets viewers change things",
+                r.method,
+                r.path
+            );
+            assert!(r.audit.is_some(), "{} {} is not audited", r.method, r.path);
+        }
+    }
+
+    #[test]
+    fn each_method_and_path_is_declared_once() {
+        let mut seen = std::collections::HashSet::new();
+        for (r, _) in table() {
+            assert!(
+                seen.insert((r.method.clone(), r.path)),
+                "{} {} twice",
+                r.method,
+                r.path
+            );
+        }
+    }
 }
