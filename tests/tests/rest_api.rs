@@ -943,6 +943,53 @@ async fn a_run_is_triggered_watched_marked_cleared_and_deleted() {
         )
         .await;
     assert_eq!(r.body["total_entries"], 1, "{r:?}");
+    for (query, expected) in [
+        ("start_date_gte=2000-01-01T00:00:00Z&run_id_pattern=fir", 1),
+        ("start_date_lt=2000-01-01T00:00:00Z", 0),
+        ("logical_date_gte=2000-01-01T00:00:00Z", 0),
+    ] {
+        let r = c
+            .call(
+                "GET",
+                "/api/v2/dags/{dag_id}/dagRuns",
+                &format!("/api/v2/dags/~/dagRuns?{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.body["total_entries"], expected, "{query}: {r:?}");
+    }
+    let r = c
+        .call(
+            "POST",
+            "/api/v2/dags/{dag_id}/dagRuns/list",
+            "/api/v2/dags/~/dagRuns/list",
+            Some(json!({"end_date_lt": "2000-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(r.body["total_entries"], 0, "{r:?}");
+    let r = c
+        .call(
+            "GET",
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances",
+            "/api/v2/dags/etl/dagRuns/first/taskInstances?try_number=1&end_date_gte=2000-01-01T00:00:00Z",
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.body["total_entries"], 2,
+        "report never ran (try 0): {r:?}"
+    );
+    assert_problem(
+        &c.call(
+            "GET",
+            "/api/v2/dags/{dag_id}/dagRuns",
+            "/api/v2/dags/~/dagRuns?start_date_gte=yesterday",
+            None,
+        )
+        .await,
+        400,
+        "RFC 3339",
+    );
     let r = c
         .call(
             "GET",

@@ -49,14 +49,19 @@ const DAGS_QUERY: &[&str] = &[
     "order_by",
     "owners",
 ];
-const RUNS_QUERY: &[&str] = &["limit", "offset", "state", "run_type", "order_by"];
+#[rustfmt::skip]
+const RUNS_QUERY: &[&str] = &[
+    "limit", "offset", "state", "run_type", "order_by", "run_id_pattern", "dag_id_pattern",
+    "run_after_gte", "run_after_gt", "run_after_lte", "run_after_lt",
+    "logical_date_gte", "logical_date_gt", "logical_date_lte", "logical_date_lt",
+    "start_date_gte", "start_date_gt", "start_date_lte", "start_date_lt",
+    "end_date_gte", "end_date_gt", "end_date_lte", "end_date_lt",
+];
+#[rustfmt::skip]
 const TIS_QUERY: &[&str] = &[
-    "limit",
-    "offset",
-    "state",
-    "task_id",
-    "map_index",
-    "order_by",
+    "limit", "offset", "state", "task_id", "map_index", "order_by", "try_number",
+    "start_date_gte", "start_date_gt", "start_date_lte", "start_date_lt",
+    "end_date_gte", "end_date_gt", "end_date_lte", "end_date_lt",
 ];
 const LOG_QUERY: &[&str] = &["full_content", "map_index", "token"];
 const XCOM_QUERY: &[&str] = &["limit", "offset", "map_index", "xcom_key"];
