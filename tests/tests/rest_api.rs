@@ -434,6 +434,28 @@ async fn tokens_and_roles_guard_every_route() {
         400,
         "unknown query parameter `colour`",
     );
+    // The datastore's user counts, not the token's copy: a promotion applies at once, a
+    // disabled user is out at once.
+    let mut v = s.store.get_user("viewer").await.unwrap().unwrap();
+    v.role = "user".into();
+    s.store.put_user(&v).await.unwrap();
+    let r = send(
+        url,
+        "POST",
+        "/api/v2/dags/guarded/dagRuns",
+        bearer(&viewer),
+        Some(b"{\"logical_date\": null}".to_vec()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    v.is_active = false;
+    s.store.put_user(&v).await.unwrap();
+    assert_problem(
+        &send(url, "GET", "/api/v2/dags", bearer(&viewer), None).await,
+        401,
+        "disabled",
+    );
+
     let page = send(url, "GET", "/api/v2/auth/login?next=/dags", vec![], None).await;
     assert_eq!(page.status, 200);
     assert!(page.content_type.starts_with("text/html"));
