@@ -150,7 +150,10 @@ async fn current(api: &Api, token: Principal) -> Result<Principal, Problem> {
             ))
         })?;
     let role: Role = user.role.parse().map_err(|e: String| {
-        Problem::internal(format!("user {:?} has a bad stored role: {e}", user.username))
+        Problem::internal(format!(
+            "user {:?} has a bad stored role: {e}",
+            user.username
+        ))
     })?;
     Ok(Principal {
         username: user.username,
