@@ -6,8 +6,10 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, ErrorKind, RedisError};
 
-/// Reconnection attempts before a command fails (each waits a growing back-off).
-const CONNECT_RETRIES: usize = 3;
+/// Reconnection attempts before a command fails, waiting 1 s, then 2 s… (at most
+/// `MAX_RETRY_DELAY_MS`) in between.
+const CONNECT_RETRIES: usize = 2;
+const MAX_RETRY_DELAY_MS: u64 = 2000;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A command unanswered this long fails instead of hanging the caller.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,6 +56,8 @@ pub async fn connect(url: &str, prefix: &str) -> Result<RedisConnection, Error> 
     };
     let config = ConnectionManagerConfig::new()
         .set_number_of_retries(CONNECT_RETRIES)
+        .set_factor(2)
+        .set_max_delay(MAX_RETRY_DELAY_MS)
         .set_connection_timeout(CONNECT_TIMEOUT)
         .set_response_timeout(RESPONSE_TIMEOUT);
     let mut manager = ConnectionManager::new_with_config(client.clone(), config)
@@ -84,8 +88,14 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Whether retrying the failed command may help (connection trouble, not a bad command).
-pub(crate) fn retryable(e: &RedisError) -> bool {
+/// A driver error as a port error's message, and whether retrying may help (connection
+/// trouble, not a bad command).
+#[allow(clippy::needless_pass_by_value)] // Used as `map_err(…)`, which hands over the error.
+pub(crate) fn describe(e: RedisError) -> (String, bool) {
+    (e.to_string(), retryable(&e))
+}
+
+fn retryable(e: &RedisError) -> bool {
     e.is_io_error()
         || e.is_connection_dropped()
         || e.is_connection_refusal()
@@ -104,6 +114,9 @@ mod tests {
             "redis://user:***@host:6379/0"
         );
         assert_eq!(redact("redis://host:6379"), "redis://host:6379");
-        assert_eq!(redact("redis+unix:///tmp/r.sock"), "redis+unix:///tmp/r.sock");
+        assert_eq!(
+            redact("redis+unix:///tmp/r.sock"),
+            "redis+unix:///tmp/r.sock"
+        );
     }
 }

@@ -13,7 +13,7 @@ use leoflow_ports::lock::{Error, FencingToken, Lease, LockManager};
 use redis::aio::ConnectionManager;
 use redis::{RedisError, Script};
 
-use crate::connection::{retryable, RedisConnection};
+use crate::connection::{describe, RedisConnection};
 use crate::keys;
 
 /// Grants the lease when it is absent or expired. KEYS: lease, token counter; ARGV: holder,
@@ -96,10 +96,8 @@ fn key_ttl_ms(ttl: Duration) -> u64 {
 }
 
 fn unavailable(e: RedisError) -> Error {
-    Error::Unavailable {
-        retryable: retryable(&e),
-        message: e.to_string(),
-    }
+    let (message, retryable) = describe(e);
+    Error::Unavailable { message, retryable }
 }
 
 #[async_trait]

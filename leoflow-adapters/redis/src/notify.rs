@@ -14,7 +14,7 @@ use redis::aio::{ConnectionManager, PubSub};
 use redis::{Client, RedisError};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
-use crate::connection::{retryable, RedisConnection};
+use crate::connection::{describe, RedisConnection};
 use crate::keys;
 
 /// Changes buffered per subscription before it is told to resync instead.
@@ -39,11 +39,9 @@ impl RedisNotifier {
     }
 }
 
-fn unavailable(e: &RedisError) -> Error {
-    Error::Unavailable {
-        retryable: retryable(e),
-        message: e.to_string(),
-    }
+fn unavailable(e: RedisError) -> Error {
+    let (message, retryable) = describe(e);
+    Error::Unavailable { message, retryable }
 }
 
 async fn subscribed(client: &Client, channel: &str) -> Result<PubSub, RedisError> {
@@ -135,14 +133,14 @@ impl Notifier for RedisNotifier {
             .arg(payload)
             .query_async::<i64>(&mut self.conn.clone())
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(unavailable)?;
         Ok(())
     }
 
     async fn subscribe(&self) -> Result<BoxStream<'static, Change>, Error> {
         let pubsub = subscribed(&self.client, &self.channel)
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(unavailable)?;
         let (tx, mut rx) = mpsc::channel(BUFFER);
         tokio::spawn(forward(
             self.client.clone(),

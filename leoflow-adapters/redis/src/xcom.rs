@@ -15,7 +15,7 @@ use redis::{RedisError, Script};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::connection::{retryable, RedisConnection};
+use crate::connection::{describe, RedisConnection};
 use crate::keys;
 
 /// Removes one value if it is still expired (a value written again since has a later
@@ -103,7 +103,14 @@ impl RedisXCom {
 
     /// The expiry sorted set's member for a value: every id needed to find it again.
     fn expiry_member(run: &RunKey, member: &Member) -> String {
-        json!([run.dag_id, run.run_id, member.task_id, member.map_index, member.key]).to_string()
+        json!([
+            run.dag_id,
+            run.run_id,
+            member.task_id,
+            member.map_index,
+            member.key
+        ])
+        .to_string()
     }
 
     async fn members(&self, run: &RunKey) -> Result<Vec<Member>, Error> {
@@ -137,10 +144,8 @@ impl RedisXCom {
 }
 
 fn unavailable(e: RedisError) -> Error {
-    Error::Unavailable {
-        retryable: retryable(&e),
-        message: e.to_string(),
-    }
+    let (message, retryable) = describe(e);
+    Error::Unavailable { message, retryable }
 }
 
 fn corrupt(what: &str, e: &serde_json::Error) -> Error {
@@ -263,7 +268,11 @@ impl XComStore for RedisXCom {
             let Some(raw) = raw else { continue };
             let stored: Stored = serde_json::from_str(&raw).map_err(|e| corrupt(&m.key, &e))?;
             if stored.expires_at > now {
-                out.push(entry(TaskKey::new(run, m.task_id, m.map_index), m.key, stored));
+                out.push(entry(
+                    TaskKey::new(run, m.task_id, m.map_index),
+                    m.key,
+                    stored,
+                ));
             }
         }
         Ok(out)

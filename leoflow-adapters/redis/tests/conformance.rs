@@ -24,7 +24,10 @@ leoflow_ports::xcom_conformance!(async {
 leoflow_ports::lock_conformance!(async {
     let clock = ManualClock::new(fixtures::at(0));
     let conn = TestRedis::shared().fresh().await;
-    (Arc::new(RedisLocks::new(&conn, Arc::new(clock.clone()))), clock)
+    (
+        Arc::new(RedisLocks::new(&conn, Arc::new(clock.clone()))),
+        clock,
+    )
 });
 
 leoflow_ports::notify_conformance!(async {

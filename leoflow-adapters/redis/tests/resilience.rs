@@ -17,9 +17,7 @@ use leoflow_redis::testing::TestRedis;
 use leoflow_redis::{connect, RedisLocks, RedisNotifier};
 
 fn changed(dag: &str) -> Change {
-    Change::DagChanged {
-        dag_id: dag.into(),
-    }
+    Change::DagChanged { dag_id: dag.into() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,7 +49,10 @@ async fn a_subscription_resyncs_and_resubscribes_after_its_connection_is_killed(
             Ok(Some(c)) if c == changed("after") => break,
             Ok(Some(other)) => panic!("unexpected {other:?}"),
             Ok(None) => panic!("the subscription ended"),
-            Err(_) => assert!(tokio::time::Instant::now() < deadline, "never re-subscribed"),
+            Err(_) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "never re-subscribed"
+            ),
         }
     }
 }
@@ -67,11 +68,18 @@ async fn two_managers_on_separate_connections_exclude_each_other() {
     let b = RedisLocks::new(&other, Arc::new(clock.clone()));
     let ttl = Duration::from_secs(10);
     let first = a.try_acquire("scheduler", "a", ttl).await.unwrap().unwrap();
-    assert!(b.try_acquire("scheduler", "b", ttl).await.unwrap().is_none());
+    assert!(b
+        .try_acquire("scheduler", "b", ttl)
+        .await
+        .unwrap()
+        .is_none());
     clock.advance(Duration::from_secs(11));
     let second = b.try_acquire("scheduler", "b", ttl).await.unwrap().unwrap();
     assert!(second.token > first.token);
-    assert!(a.renew(&first, ttl).await.is_err(), "the deposed leader renewed");
+    assert!(
+        a.renew(&first, ttl).await.is_err(),
+        "the deposed leader renewed"
+    );
 }
 
 #[tokio::test]
