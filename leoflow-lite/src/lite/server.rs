@@ -1,0 +1,54 @@
+//! The one HTTP server of `leoflow lite`: the agent API (`/agent/v1/*`) and the health
+//! endpoint on one axum router, bound after a port pre-flight that says what to do when the
+//! port is taken.
+
+use std::net::SocketAddr;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use leoflow_core::Engine;
+use leoflow_http::token::AgentTokens;
+use leoflow_http::{agent_router, AgentApi};
+use leoflow_postgres::PgHealthcheck;
+use tokio::net::TcpListener;
+
+use crate::Error;
+
+/// Binds `host:port`, or explains why not.
+pub async fn bind(host: &str, port: u16) -> Result<TcpListener, Error> {
+    let addr = format!("{host}:{port}");
+    let parsed: SocketAddr = addr.parse().map_err(|_| {
+        Error::Usage(format!(
+            "--host {host:?} is not an IP address; use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)"
+        ))
+    })?;
+    TcpListener::bind(parsed).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            Error::Usage(format!(
+                "port {port} is already in use (needed for the HTTP server on {host}); another Leoflow Lite may be running — stop it, or pass --port"
+            ))
+        } else {
+            Error::Usage(format!("cannot listen on {addr}: {e}; pass another --host or --port"))
+        }
+    })
+}
+
+/// Every route Lite serves.
+pub fn router(engine: &Engine, tokens: AgentTokens, health: PgHealthcheck) -> Router {
+    let health_route = get(move || {
+        let health = health.clone();
+        async move {
+            let db = if health.check().await.is_ok() {
+                "healthy"
+            } else {
+                "unhealthy"
+            };
+            Json(serde_json::json!({
+                "metadatabase": {"status": db},
+                "scheduler": {"status": "healthy"},
+            }))
+        }
+    });
+    agent_router(AgentApi::new(engine.clone(), tokens))
+        .route("/api/v2/monitor/health", health_route)
+}
