@@ -12,6 +12,7 @@ use leoflow_core::Engine;
 use leoflow_ports::dag::{DagSpec, TaskKind};
 use leoflow_ports::datastore::ImportError;
 use leoflow_shim::Shim;
+use sha2::{Digest, Sha256};
 
 use crate::project::Project;
 use crate::source::Target;
@@ -32,6 +33,8 @@ pub enum Unit {
 pub struct Dags {
     root: PathBuf,
     units: Vec<Unit>,
+    /// Where each registered DAG file's source is kept, by content hash.
+    snapshots: PathBuf,
 }
 
 /// The outcome of compiling and registering one unit.
@@ -46,8 +49,9 @@ pub enum Loaded {
 }
 
 impl Dags {
-    /// Finds the units under `path` (made absolute).
-    pub fn discover(path: &Path) -> Result<Dags, Error> {
+    /// Finds the units under `path` (made absolute); registered sources are kept under
+    /// `snapshots`.
+    pub fn discover(path: &Path, snapshots: &Path) -> Result<Dags, Error> {
         if !path.exists() {
             return Err(Error::Usage(format!(
                 "{} does not exist; pass a project directory (leoflow.yaml + dag.py, see `leoflow init`), a folder of projects, or an Airflow dags/ folder",
@@ -62,6 +66,7 @@ impl Dags {
         let mut dags = Dags {
             root,
             units: Vec::new(),
+            snapshots: snapshots.to_path_buf(),
         };
         dags.rescan()?;
         Ok(dags)
@@ -154,14 +159,54 @@ impl Dags {
             Unit::Project(dir) => dir.strip_prefix(self.base()).ok().map(Path::to_path_buf),
             Unit::File(_) => None,
         };
-        Ok(checked
+        checked
             .dags
             .into_iter()
-            .map(|dag| match &prefix {
-                Some(p) if !p.as_os_str().is_empty() => relocate(dag.spec, p),
-                _ => dag.spec,
+            .map(|dag| {
+                let spec = match &prefix {
+                    Some(p) if !p.as_os_str().is_empty() => relocate(dag.spec, p),
+                    _ => dag.spec,
+                };
+                self.pin(spec)
             })
-            .collect())
+            .collect()
+    }
+
+    /// Python tasks re-import their DAG file when they run. So that a run keeps the code
+    /// of its version even after the file changed (or broke), the file's source is kept
+    /// under the snapshots directory by content hash and the tasks point there.
+    fn pin(&self, mut spec: DagSpec) -> Result<DagSpec, String> {
+        let (Some(fileloc), Some(source)) = (spec.fileloc.clone(), spec.source.as_deref()) else {
+            return Ok(spec);
+        };
+        let hash = hex::encode(Sha256::digest(source.as_bytes()));
+        let name = Path::new(&fileloc)
+            .file_name()
+            .map_or_else(|| "dag.py".into(), |n| n.to_string_lossy().into_owned());
+        let dir = self.snapshots.join(&hash[..16]);
+        let file = dir.join(name);
+        if !file.is_file() {
+            let tmp = dir.join(".writing");
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| std::fs::write(&tmp, source))
+                .and_then(|()| std::fs::rename(&tmp, &file))
+                .map_err(|e| {
+                    format!("cannot keep a copy of {fileloc} in {}: {e}", dir.display())
+                })?;
+        }
+        let pinned = file.display().to_string();
+        for task in &mut spec.tasks {
+            if task.kind != TaskKind::Python {
+                continue;
+            }
+            if let Some((f, name)) = task.entrypoint.as_deref().and_then(|ep| ep.split_once(':')) {
+                if f == fileloc {
+                    task.entrypoint = Some(format!("{pinned}:{name}"));
+                }
+            }
+        }
+        spec.fileloc = Some(pinned);
+        Ok(spec)
     }
 
     /// Where agents run (the subprocess executor's project directory): the project, or the
@@ -290,7 +335,7 @@ mod tests {
         touch(&root.join("a/dag.py"));
         touch(&root.join("b/leoflow.yaml"));
         touch(&root.join("loose.py"));
-        let dags = Dags::discover(root).unwrap();
+        let dags = Dags::discover(root, &root.join("snap")).unwrap();
         let root = std::fs::canonicalize(root).unwrap();
         assert_eq!(
             dags.units(),
@@ -311,14 +356,14 @@ mod tests {
     fn a_project_is_one_unit() {
         let tmp = tempfile::tempdir().unwrap();
         touch(&tmp.path().join("leoflow.yaml"));
-        let dags = Dags::discover(tmp.path()).unwrap();
+        let dags = Dags::discover(tmp.path(), tmp.path()).unwrap();
         assert_eq!(dags.units().len(), 1);
         assert!(matches!(dags.units()[0], Unit::Project(_)));
     }
 
     #[test]
     fn a_missing_path_says_what_to_pass() {
-        let err = Dags::discover(Path::new("/nonexistent/x"))
+        let err = Dags::discover(Path::new("/nonexistent/x"), Path::new("/tmp"))
             .unwrap_err()
             .to_string();
         assert!(err.contains("leoflow init"), "{err}");

@@ -49,7 +49,7 @@ async fn serve(args: &LiteArgs) -> Result<(), Error> {
     let path = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
 
     let python = python(args.python.as_deref())?;
-    let dags = Dags::discover(&path)?;
+    let dags = Dags::discover(&path, &home.root().join("versions"))?;
     let agent = agent_binary(args.agent_bin.as_deref())?;
     match args.executor {
         ExecutorChoice::K8s => {
