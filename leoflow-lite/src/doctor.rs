@@ -59,64 +59,45 @@ pub fn run(args: &DoctorArgs) -> Result<(), Error> {
 }
 
 fn postgres() -> Check {
-    match Binaries::find() {
-        Ok(b) => Check {
-            name: "postgres",
-            ok: true,
-            required: true,
-            detail: format!(
+    let found = Binaries::find()
+        .map(|b| {
+            format!(
                 "PostgreSQL {} in {} (managed datastore)",
                 b.version,
                 b.dir.display()
-            ),
-        },
-        Err(e) => Check {
-            name: "postgres",
-            ok: false,
-            required: true,
-            detail: e.to_string(),
-        },
-    }
+            )
+        })
+        .map_err(Error::from);
+    required("postgres", found)
 }
 
 fn python() -> Check {
-    match crate::lite::python(None) {
-        Ok(p) => {
-            let version = Command::new(&p)
-                .arg("--version")
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-                .unwrap_or_default();
-            Check {
-                name: "python",
-                ok: true,
-                required: true,
-                detail: format!("{version} ({})", p.display()),
-            }
-        }
-        Err(e) => Check {
-            name: "python",
-            ok: false,
-            required: true,
-            detail: e.to_string(),
-        },
-    }
+    let found = crate::lite::python(None).map(|p| {
+        let version = Command::new(&p)
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        format!("{version} ({})", p.display())
+    });
+    required("python", found)
 }
 
 fn agent() -> Check {
-    match crate::lite::agent_binary(None) {
-        Ok(p) => Check {
-            name: "agent",
-            ok: true,
-            required: true,
-            detail: p.display().to_string(),
-        },
-        Err(e) => Check {
-            name: "agent",
-            ok: false,
-            required: true,
-            detail: e.to_string(),
-        },
+    required(
+        "agent",
+        crate::lite::agent_binary(None).map(|p| p.display().to_string()),
+    )
+}
+
+/// A required check: what was found, or the error saying how to fix it.
+fn required(name: &'static str, found: Result<String, Error>) -> Check {
+    let ok = found.is_ok();
+    Check {
+        name,
+        ok,
+        required: true,
+        detail: found.unwrap_or_else(|e| e.to_string()),
     }
 }
 

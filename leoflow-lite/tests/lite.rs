@@ -263,6 +263,23 @@ async fn wait_run(adapters: &PostgresAdapters, key: &RunKey, lite: &Lite) -> Run
     }
 }
 
+/// Triggers `hello` and waits for the run to succeed.
+async fn run_to_success(
+    engine: &Engine,
+    adapters: &PostgresAdapters,
+    lite: &Lite,
+) -> leoflow_ports::run::DagRun {
+    let run = engine
+        .trigger("hello", TriggerRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_run(adapters, &run.key(), lite).await,
+        RunState::Success
+    );
+    run
+}
+
 async fn until<T>(within: Duration, what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
     let end = Instant::now() + within;
     loop {
@@ -319,14 +336,7 @@ fn lite_runs_the_sample_reloads_edits_and_resumes_after_a_restart() {
         assert_eq!(latest_version(&adapters, "hello").await, Some(1));
 
         // A run of the sample succeeds, its python tasks passing values through XCom.
-        let run = engine
-            .trigger("hello", TriggerRequest::default())
-            .await
-            .unwrap();
-        assert_eq!(
-            wait_run(&adapters, &run.key(), &lite).await,
-            RunState::Success
-        );
+        let run = run_to_success(&engine, &adapters, &lite).await;
         let tis = adapters.store.task_instances(&run.key()).await.unwrap();
         assert_eq!(tis.len(), 4);
         assert!(tis.iter().all(|t| t.state == TaskState::Success), "{tis:?}");
@@ -348,14 +358,7 @@ fn lite_runs_the_sample_reloads_edits_and_resumes_after_a_restart() {
         assert!(errors[0].filename.ends_with("dag.py"), "{errors:?}");
         assert!(errors[0].message.contains("dag.py"), "{errors:?}");
         assert_eq!(latest_version(&adapters, "hello").await, Some(2));
-        let run = engine
-            .trigger("hello", TriggerRequest::default())
-            .await
-            .unwrap();
-        assert_eq!(
-            wait_run(&adapters, &run.key(), &lite).await,
-            RunState::Success
-        );
+        run_to_success(&engine, &adapters, &lite).await;
 
         // Fixing it clears the import error.
         std::fs::write(&dag_py, good.replace("[1, 2, 3, 4]", "[1, 2, 3, 4, 5]")).unwrap();

@@ -3,7 +3,10 @@
 //! a `postgres://` DSN uses a server the user runs. Docker Postgres needs a Docker daemon
 //! and is not available yet.
 
-use leoflow_postgres::cluster::{Cluster, ClusterConfig, StopMode};
+use std::path::Path;
+
+use leoflow_postgres::cluster::{Cluster, ClusterConfig, Error as ClusterError, StopMode};
+use sha2::{Digest, Sha256};
 
 use crate::home::Home;
 use crate::Error;
@@ -62,9 +65,18 @@ impl std::str::FromStr for Choice {
     }
 }
 
-/// The managed cluster of `home` (found, not started).
+/// The managed cluster of `home` (found, not started): `<home>/postgres`, or — running as
+/// root with a home the cluster's unprivileged account cannot reach, such as `/root` —
+/// `/var/lib/leoflow/postgres-<hash of the home>`.
 pub fn managed_cluster(home: &Home) -> Result<Cluster, Error> {
-    Ok(Cluster::new(ClusterConfig::new(home.postgres_dir()))?)
+    match Cluster::new(ClusterConfig::new(home.postgres_dir())) {
+        Err(ClusterError::Unreachable { .. }) => {
+            let hash = hex::encode(Sha256::digest(home.root().as_os_str().as_encoded_bytes()));
+            let dir = Path::new("/var/lib/leoflow").join(format!("postgres-{}", &hash[..12]));
+            Ok(Cluster::new(ClusterConfig::new(dir))?)
+        }
+        other => Ok(other?),
+    }
 }
 
 /// Resolves `choice`, starting the managed cluster when it is the one (blocking).
