@@ -9,6 +9,7 @@
 
 pub mod branch;
 pub mod clock;
+pub mod commands;
 pub mod engine;
 pub mod graph;
 pub mod mapping;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use leoflow_core::commands::{ClearRequest, Selection};
 use leoflow_core::engine::{Running, TriggerRequest};
 use leoflow_core::{Engine, EngineConfig};
 use leoflow_memory::{MemoryLogs, MemoryNotifier, MemoryStore, MemoryXCom};
@@ -603,4 +604,129 @@ async fn max_active_runs_holds_and_queued_runs_start_oldest_first() {
         .flat_map(|i| std::iter::repeat_n(format!("run_{i}"), 3))
         .collect();
     assert_eq!(runs, expected);
+}
+
+#[tokio::test]
+async fn clearing_a_failed_task_with_downstream_reruns_them_with_a_new_try() {
+    let h = harness().await;
+    h.register(dag(
+        "clear_me",
+        vec![python("a", &[]), python("b", &["a"]), python("c", &["b"])],
+    ))
+    .await;
+    h.exec
+        .script_try("b", 1, Behavior::FailPermanently("bad input".into()));
+    let key = h.trigger("clear_me").await;
+    assert_eq!(h.finish(&key).await.state, RunState::Failed);
+    assert_eq!(h.ti(&key, "c").await.state, TaskState::UpstreamFailed);
+
+    let req = ClearRequest {
+        selection: Selection {
+            task_ids: vec!["b".into()],
+            include_downstream: true,
+            ..Selection::default()
+        },
+        dry_run: true,
+        ..ClearRequest::default()
+    };
+    let preview = h.engine.clear_task_instances(&key, &req).await.unwrap();
+    let ids: Vec<&str> = preview.iter().map(|t| t.key.task_id.as_str()).collect();
+    assert_eq!(ids, ["b", "c"], "a dry run names b and its downstream c");
+    assert_eq!(
+        h.ti(&key, "b").await.state,
+        TaskState::Failed,
+        "dry run changes nothing"
+    );
+
+    let req = ClearRequest {
+        dry_run: false,
+        ..req
+    };
+    let cleared = h.engine.clear_task_instances(&key, &req).await.unwrap();
+    assert_eq!(cleared.len(), 2);
+    let run = h.finish(&key).await;
+    assert_eq!(
+        run.state,
+        RunState::Success,
+        "the run is re-queued and finishes"
+    );
+    let b = h.ti(&key, "b").await;
+    assert_eq!((b.state, b.try_number), (TaskState::Success, 2));
+    assert_eq!(h.ti(&key, "a").await.try_number, 1, "a was not cleared");
+    assert_eq!(h.ti(&key, "c").await.state, TaskState::Success);
+}
+
+#[tokio::test]
+async fn marking_a_running_task_success_cancels_it_and_the_run_goes_on() {
+    let h = harness().await;
+    h.register(dag(
+        "mark_ti",
+        vec![python("slow", &[]), python("after", &["slow"])],
+    ))
+    .await;
+    h.exec.script("slow", Behavior::Hang);
+    let key = h.trigger("mark_ti").await;
+    let running = h.reach(&key, "slow", TaskState::Running).await;
+    let sel = Selection {
+        task_ids: vec!["slow".into()],
+        ..Selection::default()
+    };
+    let err = h
+        .engine
+        .set_task_instance_state(&key, &sel, TaskState::Queued, false)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("success, failed or skipped"),
+        "{err}"
+    );
+    let changed = h
+        .engine
+        .set_task_instance_state(&key, &sel, TaskState::Success, false)
+        .await
+        .unwrap();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(h.exec.cancels(), [running.attempt()]);
+    assert_eq!(h.finish(&key).await.state, RunState::Success);
+    assert_eq!(h.ti(&key, "after").await.state, TaskState::Success);
+}
+
+#[tokio::test]
+async fn marking_a_run_failed_fails_running_tasks_and_skips_the_rest() {
+    let h = harness().await;
+    h.register(dag(
+        "mark_run",
+        vec![python("slow", &[]), python("after", &["slow"])],
+    ))
+    .await;
+    h.exec.script("slow", Behavior::Hang);
+    let key = h.trigger("mark_run").await;
+    let running = h.reach(&key, "slow", TaskState::Running).await;
+    let run = h
+        .engine
+        .set_run_state(&key, RunState::Failed)
+        .await
+        .unwrap();
+    assert_eq!(run.state, RunState::Failed);
+    assert!(run.ended_at.is_some());
+    assert_eq!(h.finish(&key).await.state, RunState::Failed);
+    assert_eq!(h.ti(&key, "slow").await.state, TaskState::Failed);
+    assert_eq!(h.ti(&key, "after").await.state, TaskState::Skipped);
+    assert_eq!(h.exec.cancels(), [running.attempt()]);
+
+    let again = h
+        .engine
+        .set_run_state(&key, RunState::Failed)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.ended_at, run.ended_at,
+        "the same state changes nothing"
+    );
+    let missing = h
+        .engine
+        .set_run_state(&RunKey::new("mark_run", "nope"), RunState::Success)
+        .await
+        .unwrap_err();
+    assert!(missing.to_string().contains("not found"), "{missing}");
 }

@@ -6,7 +6,12 @@
 //! Wire types (the agent DTOs, and later Airflow's REST shapes) stay inside this crate.
 
 mod agent_api;
+mod body;
+pub mod cipher;
+pub mod password;
 pub mod problem;
+mod rest_api;
 pub mod token;
 
 pub use agent_api::{agent_router, AgentApi, MAX_LOG_BATCH_BYTES};
+pub use rest_api::{api_router, ApiConfig, UserClaims, UserTokens, USER_AUDIENCE};

@@ -7,6 +7,8 @@ use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use leoflow_core::engine::Error as EngineError;
+use leoflow_ports::{datastore, xcom};
 use serde::Serialize;
 
 /// The media type of a problem body.
@@ -117,6 +119,38 @@ pub async fn wrong_method() -> Problem {
         "method-not-allowed",
         "this endpoint does not accept that HTTP method",
     )
+}
+
+/// The problem a datastore failure is answered with.
+pub fn datastore_problem(e: datastore::Error) -> Problem {
+    match e {
+        datastore::Error::NotFound { what } => Problem::not_found(format!("{what} not found")),
+        datastore::Error::Conflict { .. } => Problem::conflict(e.to_string()),
+        datastore::Error::Invalid { .. } => Problem::bad_request(e.to_string()),
+        datastore::Error::Unavailable { .. } => Problem::unavailable(e.to_string()),
+        _ => Problem::internal(e.to_string()),
+    }
+}
+
+/// The problem an XCom store failure is answered with.
+pub fn xcom_problem(e: &xcom::Error) -> Problem {
+    match e {
+        xcom::Error::TooLarge { .. } => Problem::too_large(e.to_string()),
+        xcom::Error::Unavailable { .. } => Problem::unavailable(e.to_string()),
+        _ => Problem::internal(e.to_string()),
+    }
+}
+
+/// The problem an engine failure is answered with.
+pub fn engine_problem(e: EngineError) -> Problem {
+    match e {
+        EngineError::NotFound(m) => Problem::not_found(m),
+        EngineError::Conflict(m) => Problem::conflict(m),
+        EngineError::BadRequest(m) => Problem::bad_request(m),
+        EngineError::Datastore(e) => datastore_problem(e),
+        EngineError::XCom(e) => xcom_problem(&e),
+        other => Problem::internal(other.to_string()),
+    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use leoflow_ports::run::{AttemptId, DagRun, RunKey, TaskInstance, TaskKey};
 use serde_json::Value;
 
 use super::dto::{AttemptDto, DagDto, RunDto, StartResponse};
-use super::{datastore_problem, engine_problem, xcom_problem, AgentApi};
+use super::AgentApi;
 use crate::problem::Problem;
+use crate::problem::{datastore_problem, engine_problem, xcom_problem};
 
 /// The run of an attempt and the DAG version it is pinned to.
 pub(super) struct Scope {

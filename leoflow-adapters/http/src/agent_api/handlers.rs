@@ -21,11 +21,9 @@ use super::dto::{
     FinishRequest, FinishResponse, FinishStatus, HeartbeatAction, HeartbeatResponse, LogBatch,
     StartRequest, StartResponse, XComPush, XComQuery, XComValue,
 };
-use super::{
-    datastore_problem, engine_problem, read_json, read_optional_json, xcom_problem, AgentApi,
-    MAX_LOG_BATCH_BYTES, SMALL_BODY_BYTES,
-};
-use crate::problem::Problem;
+use super::{AgentApi, MAX_LOG_BATCH_BYTES, SMALL_BODY_BYTES};
+use crate::body::{read_json, read_optional_json};
+use crate::problem::{datastore_problem, engine_problem, xcom_problem, Problem};
 
 type Api = State<Arc<AgentApi>>;
 

@@ -11,18 +11,12 @@ mod handlers;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::routing::post;
 use axum::Router;
-use futures::StreamExt;
-use leoflow_core::engine::Error as EngineError;
 use leoflow_core::Engine;
-use leoflow_ports::datastore;
 use leoflow_ports::run::{AttemptId, TaskInstance};
-use leoflow_ports::xcom;
-use serde::de::DeserializeOwned;
 
-use crate::problem::{self, Problem};
+use crate::problem::{self, datastore_problem, Problem};
 use crate::token::AgentTokens;
 
 /// The largest log batch accepted.
@@ -104,85 +98,4 @@ pub fn agent_router(api: AgentApi) -> Router {
         .method_not_allowed_fallback(problem::wrong_method)
         .layer(axum::middleware::from_fn(problem::fill_instance))
         .with_state(api)
-}
-
-/// Bodies past their limit are still read (and dropped) up to this size, so the client
-/// finishes sending and reads the 413 instead of a reset connection.
-const DRAIN_BYTES: usize = 16 * 1024 * 1024;
-
-/// The body's bytes, at most `limit`; `what` names the limit in the 413.
-async fn read_body(body: Body, limit: usize, what: &str) -> Result<Vec<u8>, Problem> {
-    let mut stream = body.into_data_stream();
-    let mut bytes = Vec::new();
-    let mut total = 0usize;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|e| Problem::bad_request(format!("could not read the request body: {e}")))?;
-        total = total.saturating_add(chunk.len());
-        if total <= limit {
-            bytes.extend_from_slice(&chunk);
-        } else if total > DRAIN_BYTES {
-            break;
-        }
-    }
-    if total > limit {
-        return Err(Problem::too_large(format!(
-            "the request body is larger than the {limit}-byte limit for {what}"
-        )));
-    }
-    Ok(bytes)
-}
-
-/// Reads a JSON body of at most `limit` bytes.
-async fn read_json<T: DeserializeOwned>(
-    body: Body,
-    limit: usize,
-    what: &str,
-) -> Result<T, Problem> {
-    let bytes = read_body(body, limit, what).await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Problem::bad_request(format!("invalid JSON body: {e}")))
-}
-
-/// Like [`read_json`], for bodies that may be empty.
-async fn read_optional_json<T: DeserializeOwned + Default>(
-    body: Body,
-    limit: usize,
-    what: &str,
-) -> Result<T, Problem> {
-    let bytes = read_body(body, limit, what).await?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Problem::bad_request(format!("invalid JSON body: {e}")))
-}
-
-fn datastore_problem(e: datastore::Error) -> Problem {
-    match e {
-        datastore::Error::NotFound { what } => Problem::not_found(format!("{what} not found")),
-        datastore::Error::Conflict { .. } => Problem::conflict(e.to_string()),
-        datastore::Error::Invalid { .. } => Problem::bad_request(e.to_string()),
-        datastore::Error::Unavailable { .. } => Problem::unavailable(e.to_string()),
-        _ => Problem::internal(e.to_string()),
-    }
-}
-
-fn xcom_problem(e: &xcom::Error) -> Problem {
-    match e {
-        xcom::Error::TooLarge { .. } => Problem::too_large(e.to_string()),
-        xcom::Error::Unavailable { .. } => Problem::unavailable(e.to_string()),
-        _ => Problem::internal(e.to_string()),
-    }
-}
-
-fn engine_problem(e: EngineError) -> Problem {
-    match e {
-        EngineError::NotFound(m) => Problem::not_found(m),
-        EngineError::Conflict(m) => Problem::conflict(m),
-        EngineError::BadRequest(m) => Problem::bad_request(m),
-        EngineError::Datastore(e) => datastore_problem(e),
-        EngineError::XCom(e) => xcom_problem(&e),
-        other => Problem::internal(other.to_string()),
-    }
 }
