@@ -1,7 +1,8 @@
 //! `leoflow lite [PATH]`: the Lite edition in one process. Pre-flight (Python, the agent
 //! binary, the port), the datastore (a managed Postgres under the Leoflow home, or a DSN)
 //! migrated with a drift check, every DAG of PATH compiled and registered, then the engine
-//! (serial dispatch), the subprocess executor and the HTTP server on one tokio runtime,
+//! (serial dispatch), the subprocess executor and the HTTP server (agent API and REST API)
+//! on one tokio runtime,
 //! hot reload, and a draining shutdown on Ctrl-C / SIGTERM.
 
 pub mod dags;
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use leoflow_core::{Dispatch, Engine, EngineConfig};
 use leoflow_http::token::AgentTokens;
+use leoflow_http::ApiConfig;
+use leoflow_ports::datastore::User;
 use leoflow_ports::executor::Executor;
 use leoflow_postgres::PostgresConfig;
 use leoflow_subprocess::{SubprocessConfig, SubprocessExecutor};
@@ -144,14 +147,25 @@ async fn run_with(
         println!("  {line}");
     }
 
-    let router = server::router(&engine, tokens, adapters.health.clone());
+    admin(&engine, config).await?;
+    let api = ApiConfig {
+        jwt_secret: config.jwt_secret_bytes(),
+        secret_key: config.secret_key_bytes(),
+        token_ttl: SESSION_TTL,
+        login_rate_limit_per_minute: 30,
+        max_body_bytes: 4 * 1024 * 1024,
+    };
+    let router = server::router(&engine, tokens, api);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stop_rx.await;
+        })
+        .await
     });
     let running = engine.start();
     let watch = reload::start(dags.clone(), shim, engine.clone())?;
@@ -172,6 +186,27 @@ async fn run_with(
         Err(e) => eprintln!("✗ the HTTP server task failed: {e}"),
     }
     Ok(())
+}
+
+/// How long a login lasts (Lite is one developer's tool: a month).
+const SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Makes the configured admin the datastore's `admin` user, so a `reset-password` takes
+/// effect on the next start.
+async fn admin(engine: &Engine, config: &crate::home::Config) -> Result<(), Error> {
+    let user = User {
+        username: config.admin_user.clone(),
+        password_hash: config.admin_password_hash.clone(),
+        role: "admin".into(),
+        tenant: "default".into(),
+        is_active: true,
+        created_at: chrono::Utc::now(),
+    };
+    engine
+        .datastore()
+        .put_user(&user)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot store the admin user in the datastore: {e}")))
 }
 
 /// Lets running attempts finish (they report through the still-open agent API), then

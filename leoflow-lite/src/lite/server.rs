@@ -1,15 +1,13 @@
-//! The one HTTP server of `leoflow lite`: the agent API (`/agent/v1/*`) and the health
-//! endpoint on one axum router, bound after a port pre-flight that says what to do when the
-//! port is taken.
+//! The one HTTP server of `leoflow lite`: the agent API (`/agent/v1/*`) and the REST API
+//! (`/api/v2/*`, `/auth/*`) on one axum router, bound after a port pre-flight that says
+//! what to do when the port is taken.
 
 use std::net::SocketAddr;
 
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use leoflow_core::Engine;
 use leoflow_http::token::AgentTokens;
-use leoflow_http::{agent_router, AgentApi};
-use leoflow_postgres::PgHealthcheck;
+use leoflow_http::{agent_router, api_router, AgentApi, ApiConfig};
 use tokio::net::TcpListener;
 
 use crate::Error;
@@ -34,21 +32,6 @@ pub async fn bind(host: &str, port: u16) -> Result<TcpListener, Error> {
 }
 
 /// Every route Lite serves.
-pub fn router(engine: &Engine, tokens: AgentTokens, health: PgHealthcheck) -> Router {
-    let health_route = get(move || {
-        let health = health.clone();
-        async move {
-            let db = if health.check().await.is_ok() {
-                "healthy"
-            } else {
-                "unhealthy"
-            };
-            Json(serde_json::json!({
-                "metadatabase": {"status": db},
-                "scheduler": {"status": "healthy"},
-            }))
-        }
-    });
-    agent_router(AgentApi::new(engine.clone(), tokens))
-        .route("/api/v2/monitor/health", health_route)
+pub fn router(engine: &Engine, tokens: AgentTokens, api: ApiConfig) -> Router {
+    agent_router(AgentApi::new(engine.clone(), tokens)).merge(api_router(engine.clone(), api))
 }
