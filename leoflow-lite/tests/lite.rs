@@ -120,6 +120,22 @@ impl Sandbox {
     }
 }
 
+impl Drop for Sandbox {
+    /// A failed test may leave the managed Postgres running (Lite was killed): quit it.
+    fn drop(&mut self) {
+        let pid_file = self.home().join("postgres/data/postmaster.pid");
+        if let Ok(text) = std::fs::read_to_string(pid_file) {
+            if let Some(pid) = text
+                .lines()
+                .next()
+                .and_then(|l| l.trim().parse::<i32>().ok())
+            {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGQUIT);
+            }
+        }
+    }
+}
+
 /// A running `leoflow lite`.
 struct Lite {
     child: Child,
@@ -604,4 +620,45 @@ fn reset_password_prints_a_new_password_once() {
     let after = std::fs::read_to_string(sandbox.home().join("config.yaml")).unwrap();
     assert_ne!(before, after);
     assert!(!after.contains(password));
+}
+
+#[test]
+fn db_migrate_and_reset_work_on_the_managed_cluster_and_leave_it_stopped() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.run(&["db", "migrate"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("database migrated to schema"), "{stdout}");
+    fails(&sandbox, &mut sandbox.command(&["db", "reset"]), &["--yes"]);
+    let out = sandbox.run(&["db", "reset", "--yes"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!managed_postgres_runs(&sandbox));
+}
+
+#[test]
+fn doctor_reports_each_requirement_with_a_fix() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.run(&["doctor"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "postgres", "python", "agent", "port", "disk", "setup", "docker",
+    ] {
+        assert!(stdout.contains(name), "{name} missing from:\n{stdout}");
+    }
+    assert!(stdout.contains("run `leoflow setup`"), "{stdout}");
+    let out = sandbox
+        .command(&["doctor"])
+        .env("LEOFLOW_PYTHON", "/nonexistent/python3")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("install python3"));
 }
