@@ -119,6 +119,32 @@ pub enum DbCommand {
     /// Drop Lite's database and recreate it empty and migrated: every run, log and XCom is
     /// lost.
     Reset(DbResetArgs),
+    /// Write a tar.gz of Lite's database (pg_dump) and config.yaml, with a manifest.
+    Backup(DbBackupArgs),
+    /// Replace Lite's database and config.yaml with a backup's (refuses a newer schema, and
+    /// an already set-up home without --force).
+    Restore(DbRestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbBackupArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The archive to write (default: ./leoflow-backup-<UTC time>.tar.gz).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DbRestoreArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The archive written by `leoflow db backup`.
+    #[arg(short, long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Overwrite an existing setup and database.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
 //! The leoflow command-line tool and the Lite edition: `init`, `validate`, `compile`,
-//! `version`, `setup`, `lite`, `doctor` and `db`. `main.rs` only parses and reports; each
+//! `version`, `setup`, `lite`, `doctor` and `db` (migrate, reset, backup, restore). `main.rs` only parses and reports; each
 //! command lives in its own module.
 
+pub mod backup;
 pub mod cli;
 pub mod compile;
 pub mod console;

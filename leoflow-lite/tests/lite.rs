@@ -662,3 +662,85 @@ fn doctor_reports_each_requirement_with_a_fix() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("install python3"));
 }
+
+#[test]
+fn a_backup_restores_the_database_and_the_configuration() {
+    let sandbox = Sandbox::new();
+    assert!(sandbox.run(&["setup", "--yes"]).status.success());
+    let config = std::fs::read_to_string(sandbox.home().join("config.yaml")).unwrap();
+    // The cluster stays up for the whole test: `leoflow db` leaves a running one running.
+    let cluster = leoflow_postgres::cluster::Cluster::new(
+        leoflow_postgres::cluster::ClusterConfig::new(sandbox.home().join("postgres")),
+    )
+    .unwrap();
+    cluster.init().unwrap();
+    cluster.start().unwrap();
+    let ok = |args: &[&str]| {
+        let out = sandbox.run(args);
+        assert!(
+            out.status.success(),
+            "leoflow {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ok(&["db", "migrate"]);
+    let url = cluster.url("leoflow");
+    let rt = runtime();
+    let spec = serde_json::json!({
+        "schema_version": "1.0", "dag_id": "kept", "dag_version": "v1", "image": "",
+        "owner": "airflow",
+        "tasks": [{"task_id": "a", "type": "bash", "operator": "BashOperator", "entrypoint": "true"}],
+    });
+    rt.block_on(async {
+        let (_, engine) = connect(&url).await;
+        let spec = leoflow_ports::dag::DagSpec::from_json(spec.to_string().as_bytes()).unwrap();
+        engine.register(spec).await.unwrap();
+    });
+    let archive = sandbox.tmp.path().join("backup.tar.gz");
+    let archive_text = archive.display().to_string();
+    ok(&["db", "backup", "-o", &archive_text]);
+    ok(&["db", "reset", "--yes"]);
+    rt.block_on(async {
+        let (adapters, _) = connect(&url).await;
+        assert_eq!(latest_version(&adapters, "kept").await, None);
+    });
+    fails(
+        &sandbox,
+        &mut sandbox.command(&["db", "restore", "-i", &archive_text]),
+        &["already set up", "--force"],
+    );
+    std::fs::write(sandbox.home().join("config.yaml"), "garbage: true\n").unwrap();
+    ok(&["db", "restore", "-i", &archive_text, "--force"]);
+    rt.block_on(async {
+        let (adapters, _) = connect(&url).await;
+        assert_eq!(latest_version(&adapters, "kept").await, Some(1));
+    });
+    let restored = std::fs::read_to_string(sandbox.home().join("config.yaml")).unwrap();
+    assert_eq!(
+        restored
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>(),
+        config
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+    );
+    let corrupt = sandbox.tmp.path().join("corrupt.tar.gz");
+    std::fs::write(&corrupt, b"definitely not a backup").unwrap();
+    fails(
+        &sandbox,
+        &mut sandbox.command(&[
+            "db",
+            "restore",
+            "-i",
+            &corrupt.display().to_string(),
+            "--force",
+        ]),
+        &["is not a usable Leoflow backup"],
+    );
+    cluster
+        .stop(leoflow_postgres::cluster::StopMode::Fast)
+        .unwrap();
+}
