@@ -37,7 +37,7 @@ pub enum Command {
     /// Check this host for what Lite needs (PostgreSQL, Python, the agent, the port, disk
     /// space), with a fix for each problem. Changes nothing.
     Doctor(DoctorArgs),
-    /// Manage Lite's database: apply migrations, or wipe it.
+    /// Manage Lite's database: apply migrations, wipe it, back it up or restore it.
     #[command(subcommand)]
     Db(DbCommand),
 }

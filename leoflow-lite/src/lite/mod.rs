@@ -139,14 +139,6 @@ async fn run_with(
         .build()
         .map_err(|e| Error::Usage(format!("cannot build the engine: {e}")))?;
 
-    let mut results = BTreeMap::new();
-    for unit in dags.units() {
-        results.insert(unit.clone(), dags.load(unit, &shim, &engine).await);
-    }
-    for line in dags::describe(&results) {
-        println!("  {line}");
-    }
-
     admin(&engine, config).await?;
     let api = ApiConfig {
         jwt_secret: config.jwt_secret_bytes(),
@@ -168,7 +160,16 @@ async fn run_with(
         .await
     });
     let running = engine.start();
-    let watch = reload::start(dags.clone(), shim, engine.clone())?;
+    // The server answers (health, login) while the DAGs compile; the watch starts first
+    // so that no edit made meanwhile is missed.
+    let watch = reload::start(dags.clone(), shim.clone(), engine.clone())?;
+    let mut results = BTreeMap::new();
+    for unit in dags.units() {
+        results.insert(unit.clone(), dags.load(unit, &shim, &engine).await);
+    }
+    for line in dags::describe(&results) {
+        println!("  {line}");
+    }
     ready(args, config, port, &dags);
 
     shutdown_signal().await;
