@@ -26,6 +26,141 @@ pub enum Command {
     Compile(CompileArgs),
     /// Print the version.
     Version(VersionArgs),
+    /// Create the Leoflow home (~/.leoflow, or $LEOFLOW_HOME) with its config.yaml, per-install
+    /// secrets and the single admin, whose password is printed once. `leoflow lite` runs it
+    /// for you the first time.
+    Setup(SetupArgs),
+    /// Run the Lite edition: a local orchestrator (datastore, scheduler, task executor and
+    /// HTTP API in one process) for a project, a folder of projects or an Airflow dags/
+    /// folder, reloading DAGs as you edit them.
+    Lite(LiteArgs),
+    /// Check this host for what Lite needs (PostgreSQL, Python, the agent, the port, disk
+    /// space), with a fix for each problem. Changes nothing.
+    Doctor(DoctorArgs),
+    /// Manage Lite's database: apply migrations, wipe it, back it up or restore it.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Non-interactive: accept every default (also implied without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// The default port of `leoflow lite` (default 8088).
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+/// The `--executor` choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExecutorChoice {
+    /// The best available: today the subprocess executor (with a warning).
+    Auto,
+    /// One local, unsandboxed process per task attempt (development only).
+    Subprocess,
+    /// One Kubernetes pod per attempt on a local k3d cluster (not available yet).
+    K8s,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LiteArgs {
+    #[command(subcommand)]
+    pub command: Option<LiteCommand>,
+    /// A project directory (leoflow.yaml + dag.py), a folder of projects, or an Airflow
+    /// dags/ folder (every DAG of every .py file). Default: the current directory.
+    pub path: Option<PathBuf>,
+    /// The HTTP port (API, agent API). Default: the port `leoflow setup` recorded, 8088.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// The address to listen on. Anything but loopback exposes Lite on your network.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// The datastore: `auto` (= managed), `managed` (a PostgreSQL cluster of system
+    /// PostgreSQL >= 14 binaries under the Leoflow home, on a Unix socket), `docker` (not
+    /// available yet), or a postgres:// URL of a server you run.
+    #[arg(long, default_value = "auto", value_name = "auto|managed|docker|DSN")]
+    pub postgres: crate::lite::datastore::Choice,
+    /// How task attempts run.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub executor: ExecutorChoice,
+    /// The Python interpreter for DAG parsing and python tasks (default: $LEOFLOW_PYTHON,
+    /// else python3).
+    #[arg(long, value_name = "PYTHON")]
+    pub python: Option<PathBuf>,
+    /// The leoflow-agent binary (default: $LEOFLOW_AGENT_BIN, next to leoflow, then PATH).
+    #[arg(long, value_name = "FILE")]
+    pub agent_bin: Option<PathBuf>,
+    /// Seconds running tasks get to finish on Ctrl-C before they are cancelled.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub grace: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LiteCommand {
+    /// Generate a new admin password (or take $LEOFLOW_ADMIN_PASSWORD), print it once and
+    /// store its hash.
+    ResetPassword,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The port to check (default: the configured one, 8088).
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create Lite's database if missing and apply the migrations (refuses a database
+    /// migrated by a newer leoflow).
+    Migrate(DbArgs),
+    /// Drop Lite's database and recreate it empty and migrated: every run, log and XCom is
+    /// lost.
+    Reset(DbResetArgs),
+    /// Write a tar.gz of Lite's database (pg_dump) and config.yaml, with a manifest.
+    Backup(DbBackupArgs),
+    /// Replace Lite's database and config.yaml with a backup's (refuses a newer schema, and
+    /// an already set-up home without --force).
+    Restore(DbRestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbBackupArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The archive to write (default: ./leoflow-backup-<UTC time>.tar.gz).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DbRestoreArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The archive written by `leoflow db backup`.
+    #[arg(short, long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Overwrite an existing setup and database.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// The datastore, as for `leoflow lite --postgres`.
+    #[arg(long, default_value = "auto", value_name = "auto|managed|DSN")]
+    pub postgres: crate::lite::datastore::Choice,
+}
+
+#[derive(Debug, Args)]
+pub struct DbResetArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Confirm that every run, log and XCom may be deleted.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +220,13 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         Command::Validate(args) => crate::validate::run(args),
         Command::Compile(args) => crate::compile::run(args),
         Command::Version(args) => crate::version::run(args),
+        Command::Setup(args) => crate::setup::run(args),
+        Command::Lite(args) => match args.command {
+            Some(LiteCommand::ResetPassword) => crate::setup::reset_password(),
+            None => crate::lite::run(args),
+        },
+        Command::Doctor(args) => crate::doctor::run(args),
+        Command::Db(command) => crate::db::run(command),
     }
 }
 
@@ -114,5 +256,23 @@ mod tests {
         };
         assert_eq!(args.path, PathBuf::from("."));
         assert_eq!(args.image, "");
+    }
+
+    #[test]
+    fn lite_takes_a_path_or_a_subcommand() {
+        let cli =
+            Cli::try_parse_from(["leoflow", "lite", "examples/hello", "--port", "9000"]).unwrap();
+        let Command::Lite(args) = cli.command else {
+            panic!("not lite");
+        };
+        assert_eq!(args.path, Some(PathBuf::from("examples/hello")));
+        assert_eq!(args.port, Some(9000));
+        assert_eq!(args.executor, ExecutorChoice::Auto);
+        let cli = Cli::try_parse_from(["leoflow", "lite", "reset-password"]).unwrap();
+        let Command::Lite(args) = cli.command else {
+            panic!("not lite");
+        };
+        assert!(matches!(args.command, Some(LiteCommand::ResetPassword)));
+        assert!(Cli::try_parse_from(["leoflow", "lite", "--postgres", "mysql://x"]).is_err());
     }
 }

@@ -1,13 +1,20 @@
-//! The leoflow command-line tool (and, with later issues, the Lite edition): `init`,
-//! `validate`, `compile` and `version`. `main.rs` only parses and reports; each command
-//! lives in its own module.
+//! The leoflow command-line tool and the Lite edition: `init`, `validate`, `compile`,
+//! `version`, `setup`, `lite`, `doctor` and `db` (migrate, reset, backup, restore). `main.rs` only parses and reports; each
+//! command lives in its own module.
 
+pub mod backup;
 pub mod cli;
 pub mod compile;
+pub mod console;
+pub mod db;
 pub mod diagnostic;
+pub mod doctor;
+pub mod home;
 pub mod init;
+pub mod lite;
 pub mod overlay;
 pub mod project;
+pub mod setup;
 pub mod source;
 pub mod validate;
 pub mod version;
@@ -31,6 +38,14 @@ pub enum Error {
     /// A command used wrongly, or a path that names nothing usable.
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Home(#[from] home::Error),
+    /// The managed Postgres cluster.
+    #[error(transparent)]
+    Cluster(#[from] leoflow_postgres::cluster::Error),
+    /// The datastore (connection, migrations).
+    #[error(transparent)]
+    Postgres(#[from] leoflow_postgres::Error),
     #[error("cannot {action} {}: {source}", path.display())]
     Io {
         action: &'static str,

@@ -1,6 +1,9 @@
 //! Postgres adapter: the durable `Datastore`, plus `XComStore`, `LockManager` (advisory
 //! locks with fencing tokens), `LogStore` and `Notifier` (LISTEN/NOTIFY) on one database.
 //!
+//! [`cluster`] runs a Postgres of our own from the system binaries (Lite's managed
+//! datastore, and the tests').
+//!
 //! Start from [`PostgresConfig::build`]: it connects, applies the embedded migrations
 //! (refusing a database migrated by a newer leoflow) and returns [`PostgresAdapters`].
 //!
@@ -8,7 +11,9 @@
 //! it implements the traits of `leoflow_ports` and knows nothing of the engine.
 
 mod clock;
+pub mod cluster;
 mod config;
+mod database;
 mod datastore;
 mod error;
 mod listen;
@@ -22,6 +27,7 @@ mod xcom;
 pub mod testing;
 
 pub use config::{PgHealthcheck, PostgresAdapters, PostgresConfig};
+pub use database::{ensure_database, reset_database};
 pub use datastore::PgStore;
 pub use error::Error;
 pub use lock::{lock_id, PgLocks, SCHEDULER_LEASE, SCHEDULER_LOCK_ID};

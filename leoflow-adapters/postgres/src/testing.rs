@@ -1,7 +1,5 @@
-//! Test support (feature `testing`): [`TestCluster`], a throwaway Postgres started from the
-//! system binaries (`initdb` + `pg_ctl`) on a Unix socket in a temporary directory — as the
-//! unprivileged `postgres` user when the tests run as root, since `initdb` refuses root —
-//! with one fresh database per test. No Docker needed. Also the adapter's hot queries, for
+//! Test support (feature `testing`): [`TestCluster`], a throwaway [`Cluster`] in a temporary
+//! directory (fsync off) with one fresh database per test. No Docker needed. Also the adapter's hot queries, for
 //! tests that check their plans with `EXPLAIN`.
 
 use std::path::{Path, PathBuf};
@@ -15,23 +13,15 @@ use leoflow_ports::state::{RunState, TaskState};
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor, PgPool, Row};
 
+use crate::cluster::{self, Cluster, ClusterConfig, StopMode};
 use crate::datastore::{runs, tasks};
 use crate::{PostgresAdapters, PostgresConfig};
 
 /// Why a test cluster could not be started or used.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("no PostgreSQL server binaries found (looked in $LEOFLOW_PG_BIN, /usr/lib/postgresql/*/bin, /usr/local/pgsql/bin and PATH); install them, e.g. `apt-get install postgresql`, or point LEOFLOW_PG_BIN at the directory holding initdb and pg_ctl")]
-    NoBinaries,
-    #[error("the tests run as root and initdb refuses root, but there is no unprivileged `postgres` or `nobody` user to run the cluster as; create one (`useradd -r postgres`) or run the tests as a regular user")]
-    NoUnprivilegedUser,
-    #[error("`{command}` failed: {message}")]
-    Command { command: String, message: String },
-    #[error("test cluster I/O error at {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Cluster(#[from] cluster::Error),
     #[error("test cluster SQL error: {0}")]
     Sql(#[from] sqlx::Error),
 }
@@ -41,11 +31,7 @@ pub enum Error {
 /// dropped, so the [`TestCluster::shared`] one relies on the watchdog).
 #[derive(Debug)]
 pub struct TestCluster {
-    bin: PathBuf,
-    dir: PathBuf,
-    data: PathBuf,
-    socket: PathBuf,
-    run_as: Option<String>,
+    cluster: Cluster,
     next_db: AtomicU32,
 }
 
@@ -64,12 +50,6 @@ impl TestCluster {
 
     /// A new cluster of its own (for tests that restart or stop the server).
     pub fn start() -> Result<TestCluster, Error> {
-        let bin = find_binaries().ok_or(Error::NoBinaries)?;
-        let run_as = if is_root() {
-            Some(unprivileged_user().ok_or(Error::NoUnprivilegedUser)?)
-        } else {
-            None
-        };
         let n = CLUSTERS.fetch_add(1, Ordering::Relaxed);
         let base = if std::env::temp_dir().as_os_str().len() < 60 {
             std::env::temp_dir()
@@ -78,105 +58,40 @@ impl TestCluster {
         };
         let dir = base.join(format!("leoflow-pg-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-            path: dir.display().to_string(),
-            source,
+        // Durability is worthless for a throwaway cluster; speed is not.
+        let settings = [
+            ("fsync", "off"),
+            ("synchronous_commit", "off"),
+            ("full_page_writes", "off"),
+            ("max_connections", "300"),
+        ];
+        let cluster = Cluster::new(ClusterConfig {
+            dir,
+            superuser: "postgres".into(),
+            settings: settings
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+            durable: false,
         })?;
         let cluster = TestCluster {
-            data: dir.join("data"),
-            socket: dir.clone(),
-            dir,
-            bin,
-            run_as,
+            cluster,
             next_db: AtomicU32::new(0),
         };
-        if let Some(user) = &cluster.run_as {
-            run(Command::new("chown")
-                .arg(format!("{user}:"))
-                .arg(&cluster.dir))?;
-        }
-        cluster.pg(
-            "initdb",
-            &[
-                "-D",
-                &cluster.data.display().to_string(),
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--no-locale",
-                "--no-sync",
-            ],
-        )?;
-        cluster.start_server()?;
         cluster.spawn_watchdog();
+        cluster.cluster.init()?;
+        cluster.cluster.start()?;
         Ok(cluster)
-    }
-
-    /// Runs a server binary, as the unprivileged user when needed.
-    fn pg(&self, program: &str, args: &[&str]) -> Result<String, Error> {
-        let path = self.bin.join(program);
-        let mut cmd = match &self.run_as {
-            Some(user) => {
-                let mut c = Command::new("runuser");
-                c.arg("-u").arg(user).arg("--").arg(&path);
-                c
-            }
-            None => Command::new(&path),
-        };
-        cmd.args(args).current_dir(&self.dir);
-        run(&mut cmd)
-    }
-
-    fn server_options(&self) -> String {
-        // Durability is worthless for a throwaway cluster; speed is not.
-        format!(
-            "-k {} -c listen_addresses='' -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=300",
-            self.socket.display()
-        )
-    }
-
-    fn start_server(&self) -> Result<(), Error> {
-        let log = self.dir.join("server.log").display().to_string();
-        let data = self.data.display().to_string();
-        let options = self.server_options();
-        self.pg(
-            "pg_ctl",
-            &[
-                "-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start",
-            ],
-        )
-        .map_err(|e| self.with_log(e))?;
-        Ok(())
-    }
-
-    /// Appends the tail of the server log to a failure, which usually says why.
-    fn with_log(&self, e: Error) -> Error {
-        let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(20).collect();
-        match e {
-            Error::Command { command, message } => Error::Command {
-                command,
-                message: format!(
-                    "{message}\nserver log (last lines):\n{}",
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                ),
-            },
-            other => other,
-        }
     }
 
     /// A detached shell that stops the cluster and deletes its directory once this
     /// process is gone, however it ended.
     fn spawn_watchdog(&self) {
-        let stop = self.stop_command("immediate");
         let script = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf '{dir}'",
             pid = std::process::id(),
-            dir = self.dir.display(),
+            stop = self.cluster.stop_command(StopMode::Immediate),
+            dir = self.cluster.dir().display(),
         );
         let _ = Command::new("sh")
             .arg("-c")
@@ -187,25 +102,9 @@ impl TestCluster {
             .spawn();
     }
 
-    fn stop_command(&self, mode: &str) -> String {
-        let pg_ctl = self.bin.join("pg_ctl");
-        let base = format!(
-            "'{}' -D '{}' -m {mode} -w stop",
-            pg_ctl.display(),
-            self.data.display()
-        );
-        match &self.run_as {
-            Some(user) => format!("runuser -u {user} -- {base}"),
-            None => base,
-        }
-    }
-
     /// The URL of database `database` on this cluster.
     pub fn url(&self, database: &str) -> String {
-        format!(
-            "postgres://postgres@localhost/{database}?host={}",
-            self.socket.display()
-        )
+        self.cluster.url(database)
     }
 
     /// Creates an empty database and returns its URL.
@@ -225,127 +124,29 @@ impl TestCluster {
     /// `pg_ctl restart -m fast`: every session is terminated, the server comes back on
     /// the same socket.
     pub fn restart(&self) -> Result<(), Error> {
-        let log = self.dir.join("server.log").display().to_string();
-        let data = self.data.display().to_string();
-        let options = self.server_options();
-        self.pg(
-            "pg_ctl",
-            &[
-                "-D", &data, "-l", &log, "-o", &options, "-m", "fast", "-w", "-t", "60", "restart",
-            ],
-        )
-        .map_err(|e| self.with_log(e))?;
-        Ok(())
+        Ok(self.cluster.restart()?)
     }
 
     /// Stops the server (fast shutdown); [`TestCluster::resume`] starts it again.
     pub fn stop(&self) -> Result<(), Error> {
-        let data = self.data.display().to_string();
-        self.pg("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"])?;
-        Ok(())
+        Ok(self.cluster.stop(StopMode::Fast)?)
     }
 
     pub fn resume(&self) -> Result<(), Error> {
-        self.start_server()
+        self.cluster.start()?;
+        Ok(())
     }
 
     pub fn socket_dir(&self) -> &Path {
-        &self.socket
+        self.cluster.dir()
     }
 }
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
-        let _ = Command::new("sh")
-            .arg("-c")
-            .arg(self.stop_command("immediate"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = self.cluster.stop(StopMode::Immediate);
+        let _ = std::fs::remove_dir_all(self.cluster.dir());
     }
-}
-
-fn run(cmd: &mut Command) -> Result<String, Error> {
-    let command = format!("{cmd:?}");
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Error::Command {
-            command: command.clone(),
-            message: e.to_string(),
-        })?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(Error::Command {
-            command,
-            message: format!(
-                "{}\n{}{}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        })
-    }
-}
-
-fn has_server(dir: &Path) -> bool {
-    dir.join("initdb").is_file() && dir.join("pg_ctl").is_file()
-}
-
-/// `$LEOFLOW_PG_BIN`, the newest `/usr/lib/postgresql/<major>/bin`, `/usr/local/pgsql/bin`,
-/// then `PATH`.
-fn find_binaries() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("LEOFLOW_PG_BIN") {
-        let dir = PathBuf::from(dir);
-        return has_server(&dir).then_some(dir);
-    }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let major = e.file_name().to_str()?.parse::<u32>().ok()?;
-            let bin = e.path().join("bin");
-            has_server(&bin).then_some((major, bin))
-        })
-        .collect();
-    versions.sort();
-    if let Some((_, bin)) = versions.pop() {
-        return Some(bin);
-    }
-    let local = PathBuf::from("/usr/local/pgsql/bin");
-    if has_server(&local) {
-        return Some(local);
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?).find(|d| has_server(d))
-}
-
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    // /proc/self belongs to the process's effective user.
-    match std::fs::metadata("/proc/self") {
-        Ok(m) => m.uid() == 0,
-        Err(_) => Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0"),
-    }
-}
-
-fn unprivileged_user() -> Option<String> {
-    ["postgres", "nobody"]
-        .into_iter()
-        .find(|u| {
-            Command::new("id")
-                .arg(u)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .map(str::to_string)
 }
 
 /// A fresh, migrated database on the [shared](TestCluster::shared) cluster and every

@@ -1,0 +1,746 @@
+//! End-to-end tests of `leoflow lite` through the real binary: `LEOFLOW_HOME` in a temporary
+//! directory, a real managed Postgres, loopback only. The happy path runs the sample
+//! project (examples/hello): setup → ready → a run succeeds → an edit registers a new
+//! version → a broken edit records an import error and keeps the old version → SIGINT
+//! exits 0 and stops Postgres → a restart resumes an unfinished run. Plus the start-up
+//! errors a user can hit, each a clear message and exit code 1.
+//!
+//! The first run is triggered through the REST API as a user would (login, then
+//! `POST /api/v2/dags/hello/dagRuns`); later ones through a second engine on the same
+//! database, which Lite's scheduler hears of through LISTEN/NOTIFY.
+
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // Test code: a panic is the failure report.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use leoflow_core::engine::TriggerRequest;
+use leoflow_core::Engine;
+use leoflow_ports::datastore::{DagStore, MetaStore, RunStore, TaskStore};
+use leoflow_ports::run::{RunKey, TaskKey};
+use leoflow_ports::state::{RunState, TaskState};
+use leoflow_ports::testkit::fake_executor::FakeExecutor;
+use leoflow_postgres::{PostgresAdapters, PostgresConfig};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// A temporary directory holding the Leoflow home and a copy of the sample project.
+struct Sandbox {
+    tmp: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let tmp = tempfile::tempdir().unwrap();
+        // Running as root, the managed cluster's unprivileged account must reach the home.
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello");
+        let project = tmp.path().join("hello");
+        std::fs::create_dir_all(&project).unwrap();
+        for f in ["leoflow.yaml", "dag.py"] {
+            std::fs::copy(sample.join(f), project.join(f)).unwrap();
+        }
+        Sandbox { tmp }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.tmp.path().join("home")
+    }
+
+    fn project(&self) -> PathBuf {
+        self.tmp.path().join("hello")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_leoflow"));
+        cmd.args(args)
+            .current_dir(self.tmp.path())
+            .env("LEOFLOW_HOME", self.home())
+            .env("LEOFLOW_AGENT_BIN", agent_binary())
+            .env("LEOFLOW_ADMIN_PASSWORD", "otter4821")
+            .env("NO_COLOR", "1")
+            .env_remove("LEOFLOW_PYTHON")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Starts `leoflow lite <project> --port <port>` and waits for its ready line.
+    fn lite(&self, port: u16) -> Lite {
+        let port_text = port.to_string();
+        let project = self.project().display().to_string();
+        let mut child = self
+            .command(&[
+                "lite",
+                &project,
+                "--port",
+                &port_text,
+                "--executor",
+                "subprocess",
+                "--grace",
+                "30",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let line = line.unwrap_or_default();
+                    output.lock().unwrap().push_str(&(line + "\n"));
+                }
+            });
+        }
+        let lite = Lite {
+            child,
+            output,
+            port,
+            url: format!(
+                "postgres://leoflow@localhost/leoflow?host={}",
+                self.home().join("postgres").display()
+            ),
+        };
+        lite.until(Duration::from_secs(120), "ready", |out| {
+            out.contains("Leoflow Lite is ready")
+        });
+        lite
+    }
+}
+
+impl Drop for Sandbox {
+    /// A failed test may leave the managed Postgres running (Lite was killed): quit it.
+    fn drop(&mut self) {
+        let pid_file = self.home().join("postgres/data/postmaster.pid");
+        if let Ok(text) = std::fs::read_to_string(pid_file) {
+            if let Some(pid) = text
+                .lines()
+                .next()
+                .and_then(|l| l.trim().parse::<i32>().ok())
+            {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGQUIT);
+            }
+        }
+    }
+}
+
+/// A running `leoflow lite`.
+struct Lite {
+    child: Child,
+    output: Arc<Mutex<String>>,
+    port: u16,
+    url: String,
+}
+
+impl Lite {
+    fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    fn until(&self, within: Duration, what: &str, done: impl Fn(&str) -> bool) {
+        let end = Instant::now() + within;
+        while !done(&self.output()) {
+            assert!(
+                Instant::now() < end,
+                "leoflow lite: no {what} within {within:?}; output:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// One REST call (a body makes it a POST); the status and the JSON body.
+    fn call(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let url = format!("http://127.0.0.1:{}{path}", self.port);
+        let auth = format!("Bearer {}", token.unwrap_or_default());
+        let mut res = match body {
+            Some(body) => agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_json(body)
+                .unwrap(),
+            None => agent
+                .get(&url)
+                .header("Authorization", &auth)
+                .call()
+                .unwrap(),
+        };
+        let text = res.body_mut().read_to_string().unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (res.status().as_u16(), json)
+    }
+
+    /// Logs in as the admin; the access token.
+    fn login(&self) -> String {
+        let creds = serde_json::json!({"username": "admin", "password": "otter4821"});
+        let (status, body) = self.call("/auth/token", None, Some(creds));
+        assert_eq!(status, 201, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// SIGINT, then the exit status (bounded).
+    fn interrupt(mut self) -> (i32, String) {
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGINT).unwrap();
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(200));
+                return (status.code().unwrap_or(-1), self.output());
+            }
+            assert!(
+                Instant::now() < end,
+                "lite did not stop:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Lite {
+    fn drop(&mut self) {
+        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+/// The `leoflow-agent` binary, built into this test's target directory.
+fn agent_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let leoflow = PathBuf::from(env!("CARGO_BIN_EXE_leoflow"));
+            let profile_dir = leoflow.parent().unwrap().to_path_buf();
+            let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["build", "-p", "leoflow-agent", "--bin", "leoflow-agent"])
+                .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap())
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            profile_dir.join("leoflow-agent")
+        })
+        .clone()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The test's view of Lite's database, and an engine (never started) to trigger runs.
+async fn connect(url: &str) -> (PostgresAdapters, Engine) {
+    let adapters = PostgresConfig::new(url).build().await.unwrap();
+    let engine = Engine::builder()
+        .datastore(Arc::new(adapters.store.clone()))
+        .executor(Arc::new(FakeExecutor::new()))
+        .xcom(Arc::new(adapters.xcom.clone()))
+        .logs(Arc::new(adapters.logs.clone()))
+        .notifier(Arc::new(adapters.notifier.clone()))
+        .build()
+        .unwrap();
+    (adapters, engine)
+}
+
+async fn latest_version(adapters: &PostgresAdapters, dag_id: &str) -> Option<u32> {
+    adapters
+        .store
+        .get_dag(dag_id)
+        .await
+        .unwrap()
+        .map(|d| d.latest_version)
+}
+
+async fn wait_run(adapters: &PostgresAdapters, key: &RunKey, lite: &Lite) -> RunState {
+    let end = Instant::now() + Duration::from_secs(120);
+    loop {
+        let run = adapters.store.get_run(key).await.unwrap().unwrap();
+        if matches!(run.state, RunState::Success | RunState::Failed) {
+            return run.state;
+        }
+        assert!(
+            Instant::now() < end,
+            "run {key:?} still {:?}; lite output:\n{}",
+            run.state,
+            lite.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Triggers `hello` and waits for the run to succeed.
+async fn run_to_success(
+    engine: &Engine,
+    adapters: &PostgresAdapters,
+    lite: &Lite,
+) -> leoflow_ports::run::DagRun {
+    let run = engine
+        .trigger("hello", TriggerRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_run(adapters, &run.key(), lite).await,
+        RunState::Success
+    );
+    run
+}
+
+async fn until<T>(within: Duration, what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let end = Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < end,
+            "{what} did not happen within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn managed_postgres_runs(sandbox: &Sandbox) -> bool {
+    sandbox.home().join("postgres/.s.PGSQL.5432").exists()
+}
+
+#[test]
+fn lite_runs_the_sample_reloads_edits_and_resumes_after_a_restart() {
+    let sandbox = Sandbox::new();
+    let setup = sandbox.run(&["setup", "--yes"]);
+    let stdout = String::from_utf8_lossy(&setup.stdout);
+    assert!(
+        setup.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    assert!(
+        stdout.contains("SAVE NOW") && stdout.contains("otter4821"),
+        "{stdout}"
+    );
+    let config = std::fs::read_to_string(sandbox.home().join("config.yaml")).unwrap();
+    assert!(
+        !config.contains("otter4821") && config.contains("$argon2id$"),
+        "{config}"
+    );
+
+    let port = free_port();
+    let lite = sandbox.lite(port);
+    assert!(
+        !lite.output().contains("SAVE NOW"),
+        "the password is shown once only"
+    );
+    let (status, body) = lite.call("/api/v2/monitor/health", None, None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["metadatabase"]["status"], "healthy", "{body}");
+    let (status, _) = lite.call("/api/v2/dags", None, None);
+    assert_eq!(status, 401, "the API needs a login");
+    let token = lite.login();
+    let (status, body) = lite.call("/api/v2/dags", Some(&token), None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["dags"][0]["dag_id"], "hello", "{body}");
+
+    // A run of the sample, triggered through the API, succeeds; its tasks pass values
+    // through XCom.
+    let (status, run) = lite.call(
+        "/api/v2/dags/hello/dagRuns",
+        Some(&token),
+        Some(serde_json::json!({"logical_date": null})),
+    );
+    assert_eq!(status, 200, "{run}");
+    let run_id = run["dag_run_id"].as_str().unwrap().to_string();
+    let end = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, run) = lite.call(
+            &format!("/api/v2/dags/hello/dagRuns/{run_id}"),
+            Some(&token),
+            None,
+        );
+        if run["state"] == "success" {
+            break;
+        }
+        assert!(
+            run["state"] != "failed" && Instant::now() < end,
+            "{run}\n{}",
+            lite.output()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, tis) = lite.call(
+        &format!("/api/v2/dags/hello/dagRuns/{run_id}/taskInstances"),
+        Some(&token),
+        None,
+    );
+    let states: Vec<&str> = tis["task_instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["state"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(states, ["success"; 4], "{tis}");
+
+    let rt = runtime();
+    let dag_py = sandbox.project().join("dag.py");
+    let good = std::fs::read_to_string(&dag_py).unwrap();
+    rt.block_on(async {
+        let (adapters, engine) = connect(&lite.url).await;
+        assert_eq!(latest_version(&adapters, "hello").await, Some(1));
+
+        // An edit registers a new version within a few seconds.
+        std::fs::write(&dag_py, good.replace("[1, 2, 3, 4]", "[1, 2, 3, 4, 5]")).unwrap();
+        until(Duration::from_secs(5), "version 2", async || {
+            (latest_version(&adapters, "hello").await == Some(2)).then_some(())
+        })
+        .await;
+
+        // A broken edit records an import error; version 2 stays the latest.
+        std::fs::write(&dag_py, good.replace("def total(", "def total(:")).unwrap();
+        let errors = until(Duration::from_secs(10), "an import error", async || {
+            let errors = adapters.store.list_import_errors().await.unwrap();
+            (!errors.is_empty()).then_some(errors)
+        })
+        .await;
+        assert!(errors[0].filename.ends_with("dag.py"), "{errors:?}");
+        assert!(errors[0].message.contains("dag.py"), "{errors:?}");
+        assert_eq!(latest_version(&adapters, "hello").await, Some(2));
+        // (A blocking call is fine here: the server is another process.)
+        let (status, body) = lite.call("/api/v2/importErrors", Some(&token), None);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["total_entries"], 1, "{body}");
+        run_to_success(&engine, &adapters, &lite).await;
+
+        // Fixing it clears the import error.
+        std::fs::write(&dag_py, good.replace("[1, 2, 3, 4]", "[1, 2, 3, 4, 5]")).unwrap();
+        until(
+            Duration::from_secs(10),
+            "the import error to clear",
+            async || {
+                adapters
+                    .store
+                    .list_import_errors()
+                    .await
+                    .unwrap()
+                    .is_empty()
+                    .then_some(())
+            },
+        )
+        .await;
+    });
+
+    // A slow first task: Ctrl-C lets it finish but schedules nothing new.
+    std::fs::write(
+        &dag_py,
+        good.replace(
+            "return [1, 2, 3, 4]",
+            "import time\n        time.sleep(4)\n        return [1, 2, 3, 4]",
+        ),
+    )
+    .unwrap();
+    let key = rt.block_on(async {
+        let (adapters, engine) = connect(&lite.url).await;
+        until(Duration::from_secs(10), "version 3", async || {
+            (latest_version(&adapters, "hello").await == Some(3)).then_some(())
+        })
+        .await;
+        let run = engine
+            .trigger("hello", TriggerRequest::default())
+            .await
+            .unwrap();
+        let key = run.key();
+        until(Duration::from_secs(60), "numbers to run", async || {
+            let ti = adapters
+                .store
+                .get_task_instance(&TaskKey::new(&key, "numbers", -1))
+                .await
+                .unwrap()?;
+            (ti.state == TaskState::Running).then_some(())
+        })
+        .await;
+        key
+    });
+    let (code, output) = lite.interrupt();
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains("stopping the managed PostgreSQL"),
+        "{output}"
+    );
+    assert!(
+        !managed_postgres_runs(&sandbox),
+        "Postgres still runs:\n{output}"
+    );
+
+    // The restart resumes the unfinished run.
+    let lite = sandbox.lite(port);
+    rt.block_on(async {
+        let (adapters, _) = connect(&lite.url).await;
+        let numbers = adapters
+            .store
+            .get_task_instance(&TaskKey::new(&key, "numbers", -1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            numbers.state,
+            TaskState::Success,
+            "the drained task finished"
+        );
+        assert_eq!(wait_run(&adapters, &key, &lite).await, RunState::Success);
+    });
+    let (code, output) = lite.interrupt();
+    assert_eq!(code, 0, "{output}");
+}
+
+/// Runs `leoflow <args>` and expects exit code 1 with `expected` on stderr.
+fn fails(sandbox: &Sandbox, cmd: &mut Command, expected: &[&str]) -> String {
+    let _ = sandbox;
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for e in expected {
+        assert!(stderr.contains(e), "expected {e:?} in:\n{stderr}");
+    }
+    stderr
+}
+
+#[test]
+fn a_busy_port_is_a_clear_error() {
+    let sandbox = Sandbox::new();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let project = sandbox.project().display().to_string();
+    fails(
+        &sandbox,
+        &mut sandbox.command(&["lite", &project, "--port", &port]),
+        &[&format!("port {port} is already in use"), "--port"],
+    );
+}
+
+#[test]
+fn a_missing_python_is_a_clear_error() {
+    let sandbox = Sandbox::new();
+    let project = sandbox.project().display().to_string();
+    let port = free_port().to_string();
+    fails(
+        &sandbox,
+        sandbox
+            .command(&["lite", &project, "--port", &port])
+            .env("LEOFLOW_PYTHON", "/nonexistent/python3"),
+        &["/nonexistent/python3 cannot be run", "install python3"],
+    );
+}
+
+#[test]
+fn an_unreachable_dsn_is_a_clear_error() {
+    let sandbox = Sandbox::new();
+    let project = sandbox.project().display().to_string();
+    let port = free_port().to_string();
+    let dead = free_port();
+    let dsn = format!("postgres://leo:secret@127.0.0.1:{dead}/leoflow");
+    let stderr = fails(
+        &sandbox,
+        &mut sandbox.command(&["lite", &project, "--port", &port, "--postgres", &dsn]),
+        &[
+            "cannot connect to Postgres",
+            "check that the server is running",
+        ],
+    );
+    assert!(!stderr.contains("secret"), "{stderr}");
+}
+
+#[test]
+fn docker_and_k8s_say_they_are_not_available_yet() {
+    let sandbox = Sandbox::new();
+    let project = sandbox.project().display().to_string();
+    let port = free_port().to_string();
+    fails(
+        &sandbox,
+        &mut sandbox.command(&["lite", &project, "--port", &port, "--postgres", "docker"]),
+        &["--postgres docker", "--postgres managed"],
+    );
+    fails(
+        &sandbox,
+        &mut sandbox.command(&["lite", &project, "--port", &port, "--executor", "k8s"]),
+        &[
+            "--executor k8s is not available yet",
+            "--executor subprocess",
+        ],
+    );
+}
+
+#[test]
+fn reset_password_prints_a_new_password_once() {
+    let sandbox = Sandbox::new();
+    assert!(sandbox.run(&["setup", "--yes"]).status.success());
+    let before = std::fs::read_to_string(sandbox.home().join("config.yaml")).unwrap();
+    let out = sandbox
+        .command(&["lite", "reset-password"])
+        .env_remove("LEOFLOW_ADMIN_PASSWORD")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let password = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("new password: "))
+        .unwrap();
+    let after = std::fs::read_to_string(sandbox.home().join("config.yaml")).unwrap();
+    assert_ne!(before, after);
+    assert!(!after.contains(password));
+}
+
+#[test]
+fn db_migrate_and_reset_work_on_the_managed_cluster_and_leave_it_stopped() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.run(&["db", "migrate"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("database migrated to schema"), "{stdout}");
+    fails(&sandbox, &mut sandbox.command(&["db", "reset"]), &["--yes"]);
+    let out = sandbox.run(&["db", "reset", "--yes"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!managed_postgres_runs(&sandbox));
+}
+
+#[test]
+fn doctor_reports_each_requirement_with_a_fix() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.run(&["doctor"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "postgres", "python", "agent", "port", "disk", "setup", "docker",
+    ] {
+        assert!(stdout.contains(name), "{name} missing from:\n{stdout}");
+    }
+    assert!(stdout.contains("run `leoflow setup`"), "{stdout}");
+    let out = sandbox
+        .command(&["doctor"])
+        .env("LEOFLOW_PYTHON", "/nonexistent/python3")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("install python3"));
+}
+
+#[test]
+fn a_backup_restores_the_database_and_the_configuration() {
+    let sandbox = Sandbox::new();
+    assert!(sandbox.run(&["setup", "--yes"]).status.success());
+    let config = std::fs::read_to_string(sandbox.home().join("config.yaml")).unwrap();
+    // The cluster stays up for the whole test: `leoflow db` leaves a running one running.
+    let cluster = leoflow_postgres::cluster::Cluster::new(
+        leoflow_postgres::cluster::ClusterConfig::new(sandbox.home().join("postgres")),
+    )
+    .unwrap();
+    cluster.init().unwrap();
+    cluster.start().unwrap();
+    let ok = |args: &[&str]| {
+        let out = sandbox.run(args);
+        assert!(
+            out.status.success(),
+            "leoflow {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ok(&["db", "migrate"]);
+    let url = cluster.url("leoflow");
+    let rt = runtime();
+    let spec = serde_json::json!({
+        "schema_version": "1.0", "dag_id": "kept", "dag_version": "v1", "image": "",
+        "owner": "airflow",
+        "tasks": [{"task_id": "a", "type": "bash", "operator": "BashOperator", "entrypoint": "true"}],
+    });
+    rt.block_on(async {
+        let (_, engine) = connect(&url).await;
+        let spec = leoflow_ports::dag::DagSpec::from_json(spec.to_string().as_bytes()).unwrap();
+        engine.register(spec).await.unwrap();
+    });
+    let archive = sandbox.tmp.path().join("backup.tar.gz");
+    let archive_text = archive.display().to_string();
+    ok(&["db", "backup", "-o", &archive_text]);
+    ok(&["db", "reset", "--yes"]);
+    rt.block_on(async {
+        let (adapters, _) = connect(&url).await;
+        assert_eq!(latest_version(&adapters, "kept").await, None);
+    });
+    fails(
+        &sandbox,
+        &mut sandbox.command(&["db", "restore", "-i", &archive_text]),
+        &["already set up", "--force"],
+    );
+    std::fs::write(sandbox.home().join("config.yaml"), "garbage: true\n").unwrap();
+    ok(&["db", "restore", "-i", &archive_text, "--force"]);
+    rt.block_on(async {
+        let (adapters, _) = connect(&url).await;
+        assert_eq!(latest_version(&adapters, "kept").await, Some(1));
+    });
+    let restored = std::fs::read_to_string(sandbox.home().join("config.yaml")).unwrap();
+    assert_eq!(
+        restored
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>(),
+        config
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+    );
+    let corrupt = sandbox.tmp.path().join("corrupt.tar.gz");
+    std::fs::write(&corrupt, b"definitely not a backup").unwrap();
+    fails(
+        &sandbox,
+        &mut sandbox.command(&[
+            "db",
+            "restore",
+            "-i",
+            &corrupt.display().to_string(),
+            "--force",
+        ]),
+        &["is not a usable Leoflow backup"],
+    );
+    cluster
+        .stop(leoflow_postgres::cluster::StopMode::Fast)
+        .unwrap();
+}
