@@ -278,3 +278,75 @@ async fn cancel_aborts_the_call_with_one_terminal_event_and_launch_is_idempotent
     assert!(s.exec.live().await.unwrap().is_empty());
     assert!(s.log(&id).await.iter().any(|l| l.contains("cancelled")));
 }
+
+/// The engine behind an `ExecutorRouter`: the http_api task is called inline, its JSON
+/// answer reaches the downstream task (run by a fake isolated executor) as an XCom, and the
+/// run succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_routes_http_tasks_inline_and_their_answer_flows_downstream() {
+    use leoflow_core::clock::SystemClock;
+    use leoflow_core::engine::TriggerRequest;
+    use leoflow_core::{Engine, ExecutorRouter};
+    use leoflow_memory::{MemoryNotifier, MemoryXCom};
+    use leoflow_ports::dag::RETURN_VALUE;
+    use leoflow_ports::datastore::TaskStore;
+    use leoflow_ports::state::{RunState, TaskState};
+    use leoflow_ports::testkit::fake_executor::FakeExecutor;
+    use leoflow_ports::xcom::XComStore;
+
+    let base = server().await;
+    let logs = Arc::new(MemoryLogs::new());
+    let store = Arc::new(MemoryStore::new());
+    let isolated = FakeExecutor::new();
+    let inline = InlineHttpExecutor::new(InlineHttpConfig::default(), None, logs.clone());
+    let router = ExecutorRouter::new(Arc::new(isolated.clone())).with_inline(Arc::new(inline));
+    let xcom = Arc::new(MemoryXCom::new(
+        Arc::new(SystemClock),
+        256 * 1024,
+        Duration::from_secs(3600),
+    ));
+    let engine = Engine::builder()
+        .datastore(store.clone())
+        .executor(Arc::new(router))
+        .xcom(xcom.clone())
+        .logs(logs)
+        .notifier(Arc::new(MemoryNotifier::new()))
+        .build()
+        .unwrap();
+    let running = engine.start();
+    let spec: DagSpec = serde_json::from_value(json!({
+        "schema_version": "1.0", "dag_id": "api_flow", "dag_version": "v1", "image": "",
+        "tasks": [
+            call("fetch", json!({"method": "GET", "url": format!("{base}/ok")})),
+            {"task_id": "use", "type": "python", "entrypoint": "dag.py:use",
+             "depends_on": ["fetch"], "xcom_input": {"items": "fetch"}},
+        ],
+    }))
+    .unwrap();
+    engine.register(spec).await.unwrap();
+    let run = engine
+        .trigger("api_flow", TriggerRequest::default())
+        .await
+        .unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(30), engine.wait_for_run(&run.key()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.state, RunState::Success);
+    let fetch = TaskKey::new(&run.key(), "fetch", -1);
+    let ti = store.get_task_instance(&fetch).await.unwrap().unwrap();
+    assert_eq!(ti.state, TaskState::Success);
+    let value = xcom.get(&fetch, RETURN_VALUE).await.unwrap().unwrap().value;
+    assert_eq!(value, json!({"items": [1, 2]}));
+    let launched: Vec<String> = isolated
+        .launches()
+        .into_iter()
+        .map(|a| a.task.task_id)
+        .collect();
+    assert_eq!(
+        launched,
+        vec!["use"],
+        "the http task never reached the isolated executor"
+    );
+    running.shutdown().await;
+}

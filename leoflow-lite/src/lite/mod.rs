@@ -16,9 +16,11 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use leoflow_core::{Dispatch, Engine, EngineConfig};
+use leoflow_core::validate::Limits;
+use leoflow_core::{Dispatch, Engine, EngineConfig, ExecutorRouter};
 use leoflow_http::token::AgentTokens;
 use leoflow_http::ApiConfig;
+use leoflow_inline_http::{InlineHttpConfig, InlineHttpExecutor};
 use leoflow_ports::datastore::User;
 use leoflow_ports::executor::Executor;
 use leoflow_postgres::PostgresConfig;
@@ -126,14 +128,30 @@ async fn run_with(
     exec_config.shim_path = Some(shim.python_dir()?.to_path_buf());
     let logs = Arc::new(adapters.logs.clone());
     let executor = SubprocessExecutor::new(exec_config, Arc::new(tokens.clone()), logs.clone());
+    let inline_config = InlineHttpConfig::with_max_duration(
+        std::env::var("LEOFLOW_INLINE_HTTP_MAX_DURATION")
+            .ok()
+            .as_deref(),
+    )
+    .map_err(|e| Error::Usage(e.to_string()))?;
+    let limits = Limits {
+        inline_http_max_seconds: inline_config.max_duration.as_secs_f64(),
+    };
+    let inline = InlineHttpExecutor::new(
+        inline_config,
+        Some(Arc::new(adapters.store.clone())),
+        logs.clone(),
+    );
+    let router = ExecutorRouter::new(Arc::new(executor.clone())).with_inline(Arc::new(inline));
     let engine = Engine::builder()
         .datastore(Arc::new(adapters.store.clone()))
-        .executor(Arc::new(executor.clone()))
+        .executor(Arc::new(router))
         .xcom(Arc::new(adapters.xcom.clone()))
         .logs(logs)
         .notifier(Arc::new(adapters.notifier.clone()))
         .config(EngineConfig {
             dispatch: Dispatch::Serial,
+            limits,
             ..EngineConfig::default()
         })
         .build()
