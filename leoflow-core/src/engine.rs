@@ -58,6 +58,10 @@ pub struct EngineConfig {
     pub max_runs_per_tick: usize,
     /// Runs of one DAG running at once when the DAG does not say (Airflow's default 16).
     pub default_max_active_runs: u32,
+    /// Task instances of one run active (scheduled, queued or running) at once when the DAG
+    /// does not set `max_active_tasks`; `None` for no limit. Airflow's default is 16
+    /// (`max_active_tasks_per_dag`); a process-per-task laptop needs a bound too.
+    pub default_max_active_tasks: Option<u32>,
     pub limits: Limits,
     /// `None`: this engine is the only scheduler (Lite).
     pub lease: Option<LeaseConfig>,
@@ -72,6 +76,7 @@ impl Default for EngineConfig {
             heartbeat_timeout: Duration::from_secs(90),
             max_runs_per_tick: 100,
             default_max_active_runs: 16,
+            default_max_active_tasks: Some(16),
             limits: Limits::default(),
             lease: None,
         }

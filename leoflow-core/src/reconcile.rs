@@ -27,6 +27,8 @@ pub struct RunView<'a> {
     pub now: DateTime<Utc>,
     /// How long an attempt may stay queued without starting before it is failed.
     pub queued_timeout: Duration,
+    /// Task instances of the run active at once when the DAG sets no `max_active_tasks`.
+    pub default_max_active_tasks: Option<u32>,
 }
 
 /// What reconcile decided.
@@ -77,6 +79,7 @@ pub fn reconcile(view: &RunView<'_>) -> Decisions {
         tis,
         now,
         queued_timeout,
+        default_max_active_tasks,
     } = *view;
     let spec = &plan.spec;
     let n = plan.graph.len();
@@ -102,7 +105,10 @@ pub fn reconcile(view: &RunView<'_>) -> Decisions {
     // States of tasks that have no instance yet but were decided in this pass.
     let mut virtual_state: Vec<Option<TaskState>> = vec![None; n];
     let mut skip_flag = vec![false; n];
-    let cap = spec.max_active_tasks.map(|c| c as usize);
+    let cap = spec
+        .max_active_tasks
+        .or(default_max_active_tasks)
+        .map(|c| c as usize);
     let mut active = eff
         .iter()
         .filter(|s| {

@@ -582,6 +582,7 @@ impl Scheduler {
                 tis: &tis,
                 now,
                 queued_timeout: self.inner.config.queued_timeout,
+                default_max_active_tasks: self.inner.config.default_max_active_tasks,
             });
             if let Some(w) = d.wake_at {
                 fb.wake(w);

@@ -747,3 +747,41 @@ async fn marking_a_run_failed_fails_running_tasks_and_skips_the_rest() {
         .unwrap_err();
     assert!(missing.to_string().contains("not found"), "{missing}");
 }
+
+#[tokio::test]
+async fn without_max_active_tasks_a_run_keeps_the_default_16_tasks_active() {
+    let h = harness().await;
+    let tasks: Vec<Value> = (0..40).map(|i| python(&format!("t{i:02}"), &[])).collect();
+    h.register(dag("wide", tasks)).await;
+    h.exec.set_default(Behavior::Hang);
+    let key = h.trigger("wide").await;
+    let until = |n: usize| {
+        let exec = h.exec.clone();
+        async move {
+            for _ in 0..2500 {
+                if exec.launches().len() >= n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            panic!("only {} launches, expected {n}", exec.launches().len());
+        }
+    };
+    until(16).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        h.exec.launches().len(),
+        16,
+        "more than 16 tasks became active"
+    );
+    // A finished task frees a slot for the next one.
+    let first = h.exec.launches()[0].clone();
+    assert!(h.exec.finish(&first, Behavior::Succeed(None)));
+    until(17).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(h.exec.launches().len(), 17);
+    assert_eq!(
+        h.ti(&key, &first.task.task_id).await.state,
+        TaskState::Success
+    );
+}

@@ -85,8 +85,13 @@ async fn engine(backend: Backend) -> Engine {
                 .notifier(Arc::new(pg.notifier))
         }
     };
+    // The scheduler's own throughput: no cap on active tasks (the default 16 would make a
+    // fan-out measure the no-op executor's turnaround instead).
     builder
-        .config(EngineConfig::default())
+        .config(EngineConfig {
+            default_max_active_tasks: None,
+            ..EngineConfig::default()
+        })
         .build()
         .expect("all ports given")
 }
