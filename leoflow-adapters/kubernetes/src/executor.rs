@@ -84,6 +84,9 @@ struct State {
 
 struct Tracked {
     attempt: AttemptId,
+    /// The pod is known to exist (its create returned, or the watch saw it); until then a
+    /// lookup that finds nothing proves nothing.
+    created: bool,
     started: bool,
     cancelled: bool,
     /// A timer is waiting to fail the attempt if its pod stays stuck.
@@ -96,6 +99,7 @@ impl Tracked {
     fn new(attempt: AttemptId) -> Tracked {
         Tracked {
             attempt,
+            created: false,
             started: false,
             cancelled: false,
             stuck_timer: false,
@@ -212,6 +216,7 @@ impl Inner {
         let Some(t) = st.tracked.get_mut(&name) else {
             return;
         };
+        t.created = true;
         t.last = Some(pod);
         match state {
             PodState::Waiting => {}
@@ -377,9 +382,9 @@ impl Inner {
         let missing: Vec<String> = {
             let st = self.state();
             st.tracked
-                .keys()
-                .filter(|n| !st.relisted.contains(*n))
-                .cloned()
+                .iter()
+                .filter(|(n, t)| t.created && !st.relisted.contains(*n))
+                .map(|(n, _)| n.clone())
                 .collect()
         };
         for name in missing {
@@ -419,11 +424,17 @@ impl Inner {
                     stream: LogStream::System,
                     message: format!("pod {name} log (last {POD_LOG_TAIL} lines):"),
                 }];
-                lines.extend(text.lines().map(|l| LogLine {
-                    at,
-                    stream: LogStream::System,
-                    message: l.to_string(),
-                }));
+                // `child_pgid=` is the agent telling a local executor its task's process
+                // group; in a pod it means nothing.
+                lines.extend(
+                    text.lines()
+                        .filter(|l| !l.starts_with("child_pgid="))
+                        .map(|l| LogLine {
+                            at,
+                            stream: LogStream::System,
+                            message: l.to_string(),
+                        }),
+                );
                 if let Err(e) = self.logs.append(attempt, &lines).await {
                     tracing::warn!(%attempt, error = %e, "could not store a pod's log");
                 }
@@ -567,6 +578,9 @@ impl Executor for KubernetesExecutor {
             }
             inner.delete_pod(&name, 0).await;
             return Err(e);
+        }
+        if let Some(t) = inner.state().tracked.get_mut(&name) {
+            t.created = true;
         }
         Ok(())
     }
