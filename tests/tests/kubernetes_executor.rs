@@ -35,7 +35,7 @@ struct Env {
     stack: Stack,
     kube: FakeKube,
     exec: KubernetesExecutor,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 fn config(kube: &FakeKube, project: &Path) -> KubernetesConfig {
@@ -70,7 +70,7 @@ async fn env_with(adjust: impl FnOnce(&mut KubernetesConfig)) -> Env {
         stack,
         kube,
         exec,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -551,7 +551,7 @@ async fn a_restarted_control_plane_reattaches_to_its_running_pod() {
         stack,
         kube,
         exec,
-        _dir: dir,
+        dir,
     } = e;
     drop(exec);
     let config = config(&kube, dir.path());
@@ -645,4 +645,96 @@ async fn a_real_cluster_is_reachable_when_kubeconfig_says_so() {
         Ok(Err(e)) => println!("skipped: the cluster of KUBECONFIG is not reachable ({e})"),
         Err(_) => println!("skipped: the cluster of KUBECONFIG did not answer within 10 s"),
     }
+}
+
+/// A TaskFlow DAG for the real python runtime, with XCom passing and a mapped task.
+const TASKFLOW_DAG: &str = r#"
+from datetime import datetime
+
+from airflow.sdk import dag, task
+
+
+@dag(schedule=None, start_date=datetime(2024, 1, 1), catchup=False)
+def taskflow_k8s():
+    @task
+    def extract():
+        print("extracting")
+        return {"n": 7}
+
+    @task
+    def double(v):
+        return v["n"] * 2
+
+    @task
+    def add(x):
+        return x + 1
+
+    double(extract())
+    add.expand(x=[1, 2, 3])
+
+
+taskflow_k8s()
+"#;
+
+fn shim_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("leoflow-shim/python")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_taskflow_tasks_run_in_pods_on_the_real_shim_runtime() {
+    let e = env_with(|c| c.shim_path = Some(shim_dir().display().to_string())).await;
+    let project = e.dir.path();
+    std::fs::write(project.join("dag.py"), TASKFLOW_DAG).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-m", "leoflow_shim", "compile", "--root"])
+        .arg(project)
+        .arg(project.join("dag.py"))
+        .env("PYTHONPATH", shim_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let compiled: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut spec = compiled["dags"][0].clone();
+    spec["dag_version"] = json!("v1");
+    spec["image"] = json!("");
+    let key = e.run(spec).await;
+    assert_eq!(e.stack.finish(&key).await.state, RunState::Success);
+    let xcom = e.stack.engine.xcom().clone();
+    let double = xcom
+        .get(&TaskKey::new(&key, "double", -1), "return_value")
+        .await
+        .unwrap()
+        .map(|x| x.value);
+    assert_eq!(double, Some(json!(14)));
+    let added = xcom
+        .get(&TaskKey::new(&key, "add", 2), "return_value")
+        .await
+        .unwrap()
+        .map(|x| x.value);
+    assert_eq!(added, Some(json!(4)));
+    let map_indexes: HashSet<String> = e
+        .kube
+        .created_pods()
+        .iter()
+        .filter(|p| p["metadata"]["labels"]["leoflow.io/task-id"] == "add")
+        .map(|p| {
+            p["metadata"]["labels"]["leoflow.io/map-index"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        map_indexes,
+        HashSet::from(["0".into(), "1".into(), "2".into()])
+    );
+    assert_eq!(e.kube.created_pods().len(), 5);
+    e.collected().await;
 }

@@ -579,8 +579,15 @@ impl Executor for KubernetesExecutor {
             inner.delete_pod(&name, 0).await;
             return Err(e);
         }
-        if let Some(t) = inner.state().tracked.get_mut(&name) {
+        let cancelled = inner.state().tracked.get_mut(&name).is_some_and(|t| {
             t.created = true;
+            t.cancelled
+        });
+        // A cancel that arrived while the pod was being created found nothing to delete.
+        if cancelled {
+            inner
+                .delete_pod(&name, inner.config.cancel_grace.as_secs() as u32)
+                .await;
         }
         Ok(())
     }
