@@ -683,15 +683,12 @@ fn shim_dir() -> std::path::PathBuf {
         .join("leoflow-shim/python")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_taskflow_tasks_run_in_pods_on_the_real_shim_runtime() {
-    let e = env_with(|c| c.shim_path = Some(shim_dir().display().to_string())).await;
-    let project = e.dir.path();
-    std::fs::write(project.join("dag.py"), TASKFLOW_DAG).unwrap();
+/// Compiles `file` of the `project` directory with the real shim; its one DAG's spec.
+fn compile(project: &Path, file: &str) -> Value {
     let out = std::process::Command::new("python3")
         .args(["-m", "leoflow_shim", "compile", "--root"])
         .arg(project)
-        .arg(project.join("dag.py"))
+        .arg(project.join(file))
         .env("PYTHONPATH", shim_dir())
         .output()
         .unwrap();
@@ -701,10 +698,55 @@ async fn python_taskflow_tasks_run_in_pods_on_the_real_shim_runtime() {
         String::from_utf8_lossy(&out.stderr)
     );
     let compiled: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(compiled["errors"], json!([]), "{compiled}");
     let mut spec = compiled["dags"][0].clone();
     spec["dag_version"] = json!("v1");
     spec["image"] = json!("");
-    let key = e.run(spec).await;
+    spec
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_airflow_benchmark_dags_run_with_one_pod_per_attempt() {
+    let dags = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/airflow/dags");
+    if !dags.join("bench_40.py").exists() {
+        println!(
+            "skipped: {} is not there (shared/ beside the repository)",
+            dags.display()
+        );
+        return;
+    }
+    let e = env_with(|c| c.shim_path = Some(shim_dir().display().to_string())).await;
+    for (file, tasks) in [("bench_40.py", 40), ("fanout_100.py", 102)] {
+        std::fs::copy(dags.join(file), e.dir.path().join(file)).unwrap();
+        let before = e.kube.created_pods().len();
+        let key = e.run(compile(e.dir.path(), file)).await;
+        assert_eq!(
+            e.stack.finish(&key).await.state,
+            RunState::Success,
+            "{file}"
+        );
+        let tis = e.stack.store.task_instances(&key).await.unwrap();
+        assert_eq!(tis.len(), tasks, "{file}");
+        assert!(tis
+            .iter()
+            .all(|ti| ti.state == TaskState::Success && ti.try_number == 1));
+        let created = pod_names(&e.kube.created_pods()[before..]);
+        let expected: HashSet<String> = tis.iter().map(|ti| pod_name(&ti.attempt())).collect();
+        assert_eq!(created.len(), tasks, "{file}: one pod per attempt");
+        assert_eq!(
+            created.into_iter().collect::<HashSet<_>>(),
+            expected,
+            "{file}"
+        );
+    }
+    e.collected().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_taskflow_tasks_run_in_pods_on_the_real_shim_runtime() {
+    let e = env_with(|c| c.shim_path = Some(shim_dir().display().to_string())).await;
+    std::fs::write(e.dir.path().join("dag.py"), TASKFLOW_DAG).unwrap();
+    let key = e.run(compile(e.dir.path(), "dag.py")).await;
     assert_eq!(e.stack.finish(&key).await.state, RunState::Success);
     let xcom = e.stack.engine.xcom().clone();
     let double = xcom
