@@ -101,8 +101,8 @@ struct Cluster {
     /// A running pod's stop signal: the grace period its deletion gave it.
     stops: HashMap<String, watch::Sender<Option<Duration>>>,
     faults: HashMap<String, Fault>,
-    /// Every pod and secret as created, with when.
-    created: Vec<(Instant, Value)>,
+    /// Every pod and secret as created.
+    created: Vec<Value>,
     requests: u64,
     lists: u64,
 }
@@ -209,33 +209,19 @@ impl FakeKube {
     /// Every pod ever created, as created, in creation order.
     pub fn created_pods(&self) -> Vec<Value> {
         self.created(Kind::Pod)
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect()
     }
 
     /// Every secret ever created, as created.
     pub fn created_secrets(&self) -> Vec<Value> {
         self.created(Kind::Secret)
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect()
     }
 
-    /// When each pod was created, in creation order.
-    pub fn pod_creation_times(&self) -> Vec<Instant> {
-        self.created(Kind::Pod)
-            .into_iter()
-            .map(|(t, _)| t)
-            .collect()
-    }
-
-    fn created(&self, kind: Kind) -> Vec<(Instant, Value)> {
+    fn created(&self, kind: Kind) -> Vec<Value> {
         self.world
             .lock()
             .created
             .iter()
-            .filter(|(_, v)| v["kind"] == kind.name())
+            .filter(|v| v["kind"] == kind.name())
             .cloned()
             .collect()
     }
@@ -487,7 +473,7 @@ async fn create(
     } else {
         obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
     }
-    c.created.push((Instant::now(), obj.clone()));
+    c.created.push(obj.clone());
     c.commit(kind, &ns, "ADDED", obj);
     let created = c.get(kind, &ns, &name).unwrap();
     drop(c);
