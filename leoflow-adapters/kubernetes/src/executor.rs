@@ -82,6 +82,14 @@ struct State {
     relisted: HashSet<String>,
 }
 
+/// How a pod ended, as its attempt reports it.
+struct Ending {
+    exit_code: Option<i32>,
+    message: Option<String>,
+    failed: bool,
+    termination: Option<String>,
+}
+
 struct Tracked {
     attempt: AttemptId,
     /// The pod is known to exist (its create returned, or the watch saw it); until then a
@@ -264,11 +272,18 @@ impl Inner {
                 exit_code,
                 message,
                 failed,
+                termination,
             } => {
                 let t = st.tracked.remove(&name);
                 drop(st);
                 if let Some(t) = t {
-                    self.finish(name, t.attempt, exit_code, message, failed, true);
+                    let ending = Ending {
+                        exit_code,
+                        message,
+                        failed,
+                        termination,
+                    };
+                    self.finish(name, t.attempt, ending, true);
                 }
             }
         }
@@ -317,31 +332,26 @@ impl Inner {
         });
     }
 
-    /// Reports an ended pod: its log when it failed, a system line saying why, `Exited`,
-    /// then deletes the pod unless failed pods are kept (or it is gone already).
-    fn finish(
-        self: &Arc<Self>,
-        name: String,
-        attempt: AttemptId,
-        exit_code: Option<i32>,
-        message: Option<String>,
-        failed: bool,
-        exists: bool,
-    ) {
+    /// Reports an ended pod: what its container left when it failed, a system line
+    /// saying why, `Exited`, then deletes the pod unless failed pods are kept (or it is
+    /// gone already).
+    fn finish(self: &Arc<Self>, name: String, attempt: AttemptId, ending: Ending, exists: bool) {
         let inner = self.clone();
         tokio::spawn(async move {
-            if failed && exists {
-                inner.copy_pod_log(&name, &attempt).await;
+            if ending.failed {
+                inner
+                    .copy_pod_log(&name, &attempt, exists, ending.termination.as_deref())
+                    .await;
             }
-            if let Some(m) = &message {
+            if let Some(m) = &ending.message {
                 inner.system_line(&attempt, m.clone()).await;
             }
             inner.emit(&Event::Exited {
                 attempt,
-                exit_code,
-                message,
+                exit_code: ending.exit_code,
+                message: ending.message,
             });
-            if exists && !(failed && inner.config.keep_on_failure) {
+            if exists && !(ending.failed && inner.config.keep_on_failure) {
                 inner.delete_pod(&name, 0).await;
             }
         });
@@ -360,7 +370,16 @@ impl Inner {
                 exit_code,
                 message,
                 failed,
-            } => self.finish(name, t.attempt, exit_code, message, failed, false),
+                termination,
+            } => {
+                let ending = Ending {
+                    exit_code,
+                    message,
+                    failed,
+                    termination,
+                };
+                self.finish(name, t.attempt, ending, false);
+            }
             _ if t.cancelled => self.emit(&Event::Exited {
                 attempt: t.attempt,
                 exit_code: None,
@@ -410,40 +429,60 @@ impl Inner {
         }
     }
 
-    async fn copy_pod_log(&self, name: &str, attempt: &AttemptId) {
+    /// Copies the tail of a failed pod's log into the attempt's log (while the pod
+    /// exists), else its termination message, so a failure is never blank.
+    async fn copy_pod_log(
+        &self,
+        name: &str,
+        attempt: &AttemptId,
+        exists: bool,
+        termination: Option<&str>,
+    ) {
         let params = LogParams {
             container: Some(TASK_CONTAINER.into()),
             tail_lines: Some(POD_LOG_TAIL),
             ..LogParams::default()
         };
-        match self.pods.logs(name, &params).await {
-            Ok(text) if !text.trim().is_empty() => {
-                let at = Utc::now();
-                let mut lines = vec![LogLine {
-                    at,
-                    stream: LogStream::System,
-                    message: format!("pod {name} log (last {POD_LOG_TAIL} lines):"),
-                }];
-                // `child_pgid=` is the agent telling a local executor its task's process
-                // group; in a pod it means nothing.
-                lines.extend(
-                    text.lines()
-                        .filter(|l| !l.starts_with("child_pgid="))
-                        .map(|l| LogLine {
-                            at,
-                            stream: LogStream::System,
-                            message: l.to_string(),
-                        }),
-                );
-                if let Err(e) = self.logs.append(attempt, &lines).await {
-                    tracing::warn!(%attempt, error = %e, "could not store a pod's log");
-                }
-            }
-            Ok(_) => {}
-            Err(e) => {
+        let log = if exists {
+            self.pods
+                .logs(name, &params)
+                .await
+                .map_err(|e| e.to_string())
+        } else {
+            Err(format!("pod {name} is deleted"))
+        };
+        let (header, text) = match (&log, termination) {
+            (Ok(text), _) if !text.trim().is_empty() => (
+                format!("pod {name} log (last {POD_LOG_TAIL} lines):"),
+                text.as_str(),
+            ),
+            (_, Some(t)) => (format!("pod {name} termination message:"), t),
+            (Ok(_), None) => return,
+            (Err(e), None) => {
                 self.system_line(attempt, format!("could not read pod {name}'s log: {e}"))
                     .await;
+                return;
             }
+        };
+        let at = Utc::now();
+        let mut lines = vec![LogLine {
+            at,
+            stream: LogStream::System,
+            message: header,
+        }];
+        // `child_pgid=` is the agent telling a local executor its task's process group; in
+        // a pod it means nothing.
+        lines.extend(
+            text.lines()
+                .filter(|l| !l.starts_with("child_pgid="))
+                .map(|l| LogLine {
+                    at,
+                    stream: LogStream::System,
+                    message: l.to_string(),
+                }),
+        );
+        if let Err(e) = self.logs.append(attempt, &lines).await {
+            tracing::warn!(%attempt, error = %e, "could not store a pod's log");
         }
     }
 

@@ -33,6 +33,9 @@ pub(crate) enum PodState {
         /// Set when Kubernetes (not the task) ended it, or it ended abnormally.
         message: Option<String>,
         failed: bool,
+        /// The task container's termination message (with `FallbackToLogsOnError`, the
+        /// tail of its log), which outlives the pod's log.
+        termination: Option<String>,
     },
 }
 
@@ -50,12 +53,16 @@ pub(crate) fn classify(pod: &Pod) -> PodState {
     let terminated = task
         .and_then(|c| c.state.as_ref())
         .and_then(|s| s.terminated.as_ref());
+    let termination = terminated
+        .and_then(|t| t.message.clone())
+        .filter(|m| !m.trim().is_empty());
     match status.phase.as_deref() {
         Some("Succeeded") => {
             return PodState::Ended {
                 exit_code: Some(terminated.map_or(0, |t| t.exit_code)),
                 message: None,
                 failed: false,
+                termination,
             }
         }
         Some("Failed") => {
@@ -96,6 +103,7 @@ pub(crate) fn classify(pod: &Pod) -> PodState {
                 exit_code,
                 message,
                 failed: true,
+                termination,
             };
         }
         _ => {}
@@ -207,6 +215,19 @@ mod tests {
                 exit_code: Some(0),
                 message: None,
                 failed: false,
+                termination: None,
+            },
+        );
+        let mut with_message = terminated(2, "Error");
+        with_message[0]["state"]["terminated"]["message"] = json!("start failed: 401\n");
+        check(
+            json!({"metadata": meta, "status": {"phase": "Failed",
+                   "containerStatuses": with_message}}),
+            &PodState::Ended {
+                exit_code: Some(2),
+                message: None,
+                failed: true,
+                termination: Some("start failed: 401\n".into()),
             },
         );
         check(
@@ -216,9 +237,10 @@ mod tests {
                 exit_code: Some(1),
                 message: None,
                 failed: true,
+                termination: None,
             },
         );
-        let PodState::Ended { message: Some(m), exit_code: Some(137), failed: true } = classify(
+        let PodState::Ended { message: Some(m), exit_code: Some(137), failed: true, .. } = classify(
             &serde_json::from_value(json!({"metadata": meta,
                 "spec": {"containers": [{"name": "task", "resources": {"limits": {"memory": "64Mi"}}}]},
                 "status": {"phase": "Failed", "containerStatuses": terminated(137, "OOMKilled")}}))

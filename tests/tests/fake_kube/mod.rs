@@ -697,6 +697,18 @@ async fn kubelet(world: Arc<World>, ns: String, name: String) {
     let Some(current) = c.get(Kind::Pod, &ns, &name) else {
         return;
     };
+    // `FallbackToLogsOnError`: a failed container's message is the tail of its log.
+    let fallback_to_logs = main["terminationMessagePolicy"] == "FallbackToLogsOnError";
+    let log = c.logs.get(&name).cloned().unwrap_or_default();
+    let log_tail: String = log
+        .lines()
+        .rev()
+        .take(80)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
     c.update_pod(&ns, &name, |p| {
         let status = &mut p["status"];
         status["phase"] = json!(
@@ -714,6 +726,9 @@ async fn kubelet(world: Arc<World>, ns: String, name: String) {
             "ready": false, "restartCount": 0, "state": {"terminated": {
                 "exitCode": ended.exit_code.unwrap_or(137), "reason": ended.reason,
                 "startedAt": ended.started, "finishedAt": now()}}}]);
+        if ended.exit_code != Some(0) && fallback_to_logs {
+            status["containerStatuses"][0]["state"]["terminated"]["message"] = json!(log_tail);
+        }
     });
     if current["metadata"]["deletionTimestamp"].is_string() {
         let pod = c.get(Kind::Pod, &ns, &name).unwrap();
