@@ -397,7 +397,106 @@ pub(crate) fn build_secret(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use leoflow_ports::dag::{DagSpec, Resources};
+    use leoflow_ports::run::{RunKey, RunType};
+    use serde_json::json;
+
     use super::*;
+    use crate::config::ClusterAccess;
+
+    fn attempt_with(task: &serde_json::Value) -> Attempt {
+        let spec = json!({"schema_version": "1.0", "dag_id": "d", "dag_version": "v1",
+            "image": "", "tasks": [task]});
+        let dag = DagSpec::from_json(spec.to_string().as_bytes())
+            .unwrap_or_else(|e| panic!("bad test DAG: {e}"));
+        Attempt {
+            id: AttemptId {
+                task: TaskKey::new(&RunKey::new("d", "r"), "t", -1),
+                try_number: 1,
+            },
+            dag: Arc::new(dag),
+            version_number: 1,
+            run_type: RunType::Manual,
+            timeout: Some(Duration::from_millis(1500)),
+        }
+    }
+
+    fn config() -> KubernetesConfig {
+        let mut c = KubernetesConfig::new(ClusterAccess::Infer, "agent:1", "task:1");
+        c.default_resources = Resources {
+            requests: Some(ResourceList {
+                cpu: Some("100m".into()),
+                memory: Some("128Mi".into()),
+            }),
+            limits: None,
+        };
+        c.security.read_only_root_filesystem = true;
+        c.extra_env.insert("FROM_CONFIG".into(), "1".into());
+        c
+    }
+
+    #[test]
+    fn the_pod_merges_task_and_defaults_and_keeps_the_agent_settings_its_own() {
+        let a = attempt_with(
+            &json!({"task_id": "t", "type": "bash", "entrypoint": "true",
+            "env": {"LEOFLOW_AGENT_TOKEN": "stolen", "LEOFLOW_PROJECT_DIR": "/x", "A": "b"},
+            "resources": {"requests": {"memory": "1Gi"}}}),
+        );
+        let pod = build_pod(&config(), &a, "p", "http://cp:8088").unwrap_or_else(|e| panic!("{e}"));
+        let spec = pod.spec.unwrap_or_default();
+        assert_eq!(spec.active_deadline_seconds, Some(32), "ceil(1.5 s + 30 s)");
+        let task = &spec.containers[0];
+        let env: BTreeMap<&str, (Option<&str>, bool)> = task
+            .env
+            .iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e.name.as_str(),
+                    (e.value.as_deref(), e.value_from.is_some()),
+                )
+            })
+            .collect();
+        assert_eq!(env["A"], (Some("b"), false));
+        assert_eq!(env["FROM_CONFIG"], (Some("1"), false));
+        assert_eq!(
+            env["LEOFLOW_PROJECT_DIR"],
+            (Some("/opt/leoflow/project"), false)
+        );
+        assert_eq!(env["LEOFLOW_AGENT_URL"], (Some("http://cp:8088"), false));
+        assert_eq!(env["LEOFLOW_AGENT_TOKEN"], (None, true));
+        assert_eq!(env["LEOFLOW_WORK_ROOT"], (Some("/leoflow/work"), false));
+        let resources = task.resources.clone().unwrap_or_default();
+        let requests = resources.requests.unwrap_or_default();
+        assert_eq!(requests["memory"].0, "1Gi", "the task's own value wins");
+        assert_eq!(requests["cpu"].0, "100m", "the default fills in");
+        assert_eq!(resources.limits, None);
+        let sc = task.security_context.clone().unwrap_or_default();
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(task.image.as_deref(), Some("task:1"));
+    }
+
+    #[test]
+    fn a_malformed_toleration_is_rejected_with_its_place_and_shape() {
+        let a = attempt_with(
+            &json!({"task_id": "t", "type": "bash", "entrypoint": "true",
+            "execution": {"tolerations": [{"key": "k", "operator": 7}]}}),
+        );
+        let err = build_pod(&config(), &a, "p", "http://cp")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("d/r/t")
+                && err.contains("execution.tolerations[0]")
+                && err.contains("operator"),
+            "{err}"
+        );
+    }
 
     fn attempt(dag: &str, run: &str, task: &str, map_index: i32, try_number: u32) -> AttemptId {
         AttemptId {
