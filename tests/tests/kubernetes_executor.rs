@@ -538,6 +538,46 @@ async fn launch_is_idempotent_even_across_executors_and_cancel_deletes_the_pod()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_the_api_server_refuses_is_a_rejected_launch_that_says_what_to_fix() {
+    let kube = FakeKube::start(agent_binary()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let exec = KubernetesExecutor::connect(
+        config(&kube, dir.path()),
+        Arc::new(tokens("http://127.0.0.1:9")),
+        Arc::new(MemoryLogs::new()),
+    )
+    .await
+    .unwrap();
+    // A spec that skipped registration's validation: the API server is the last check.
+    let mut a = attempt_of("refused", "t", 1);
+    let mut dag = (*a.dag).clone();
+    dag.tasks[0].resources = Some(leoflow_ports::dag::Resources {
+        requests: Some(leoflow_ports::dag::ResourceList {
+            cpu: Some("lots".into()),
+            memory: None,
+        }),
+        limits: None,
+    });
+    a.dag = Arc::new(dag);
+    for _ in 0..2 {
+        let err = exec.launch(a.clone()).await.unwrap_err();
+        let leoflow_ports::executor::Error::Rejected { message } = &err else {
+            panic!("{err:?}")
+        };
+        for needle in [
+            pod_name(&a.id).as_str(),
+            "resources",
+            "\"lots\"",
+            "fix the task's spec",
+        ] {
+            assert!(message.contains(needle), "{needle:?} not in {message}");
+        }
+    }
+    assert!(kube.pods().is_empty() && kube.secrets().is_empty());
+    assert!(exec.live().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_control_plane_reattaches_to_its_running_pod() {
     let e = env().await;
     let key = e

@@ -633,9 +633,10 @@ impl Executor for KubernetesExecutor {
 
     async fn cancel(&self, attempt: &AttemptId) -> Result<(), Error> {
         let name = pod_name(attempt);
-        match self.inner.state().tracked.get_mut(&name) {
-            Some(t) => t.cancelled = true,
-            None => return Ok(()),
+        // Untracked attempts are deleted too: after a restart that did not re-list, the pod
+        // may still run. The name is the attempt's, so nothing else can be hit; 404 is fine.
+        if let Some(t) = self.inner.state().tracked.get_mut(&name) {
+            t.cancelled = true;
         }
         self.inner
             .delete_pod(&name, self.inner.config.cancel_grace.as_secs() as u32)
