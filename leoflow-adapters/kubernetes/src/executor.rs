@@ -314,7 +314,7 @@ impl Inner {
         self.fail_stuck(
             name.to_string(),
             t.attempt,
-            format!("{message} (gave up after {} s)", limit.as_secs()),
+            format!("{message} (gave up after {limit:?})"),
         );
     }
 
