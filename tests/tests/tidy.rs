@@ -182,3 +182,42 @@ fn no_ignored_or_should_panic_tests_and_no_grab_bag_modules() {
         );
     }
 }
+
+#[test]
+fn each_driver_is_used_by_its_one_adapter_crate() {
+    let out = cargo()
+        .args([
+            "metadata",
+            "--offline",
+            "--format-version",
+            "1",
+            "--no-deps",
+        ])
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let owners = [
+        ("sqlx", "leoflow-postgres"),
+        ("kube", "leoflow-kubernetes"),
+        ("kube-client", "leoflow-kubernetes"),
+        ("kube-runtime", "leoflow-kubernetes"),
+        ("k8s-openapi", "leoflow-kubernetes"),
+    ];
+    for p in meta["packages"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        for d in p["dependencies"].as_array().unwrap() {
+            let dep = d["name"].as_str().unwrap();
+            for (driver, owner) in owners {
+                assert!(
+                    dep != driver || name == owner,
+                    "{name} depends on {driver}, which only {owner} may use; go through {owner}"
+                );
+            }
+        }
+    }
+}

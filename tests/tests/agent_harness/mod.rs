@@ -54,7 +54,43 @@ impl Stack {
         executor: Arc<dyn Executor>,
         logs: Arc<MemoryLogs>,
     ) -> Stack {
-        let store = Arc::new(MemoryStore::new());
+        Stack::start_on(
+            Arc::new(MemoryStore::new()),
+            listener,
+            url,
+            tokens,
+            executor,
+            logs,
+        )
+    }
+
+    /// A control-plane restart: this engine and its agent API stop, and a new engine on the
+    /// same store, logs and address starts with `executor`.
+    pub async fn restart(mut self, executor: Arc<dyn Executor>) -> Stack {
+        drop(self.running.take());
+        self.server.abort();
+        let _ = (&mut self.server).await;
+        let addr = self.url.trim_start_matches("http://").to_string();
+        let listener = TcpListener::bind(&addr).await.unwrap();
+        Stack::start_on(
+            self.store.clone(),
+            listener,
+            self.url.clone(),
+            self.tokens.clone(),
+            executor,
+            self.logs.clone(),
+        )
+    }
+
+    /// Like `start`, on an existing store.
+    pub fn start_on(
+        store: Arc<MemoryStore>,
+        listener: TcpListener,
+        url: String,
+        tokens: AgentTokens,
+        executor: Arc<dyn Executor>,
+        logs: Arc<MemoryLogs>,
+    ) -> Stack {
         let engine = Engine::builder()
             .datastore(store.clone())
             .executor(executor)
