@@ -12,6 +12,8 @@ pub mod password;
 pub mod problem;
 mod rest_api;
 pub mod token;
+pub mod ui_assets;
 
 pub use agent_api::{agent_router, AgentApi, MAX_LOG_BATCH_BYTES};
 pub use rest_api::{api_router, ApiConfig, UserClaims, UserTokens, USER_AUDIENCE};
+pub use ui_assets::ui_router;
