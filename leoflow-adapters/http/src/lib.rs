@@ -1,9 +1,10 @@
-//! Driving adapter: the control plane's HTTP surfaces on axum. Today that is the agent API
-//! (`/agent/v1/*`, ADR 0003) with its per-attempt tokens and the RFC 7807 problem bodies
-//! every endpoint answers with; the Airflow-compatible `/api/v2` and `/ui` come with
-//! issues #7 and #9.
+//! Driving adapter: the control plane's HTTP surfaces on axum — the agent API
+//! (`/agent/v1/*`, ADR 0003) with its per-attempt tokens ([`agent_router`]), and the
+//! Airflow 3.2.1-compatible REST API v2 with login, roles and audit ([`api_router`]);
+//! every endpoint answers failures with RFC 7807 problem bodies. The `/ui` endpoints of
+//! the Airflow UI come with issue #9.
 //!
-//! Wire types (the agent DTOs, and later Airflow's REST shapes) stay inside this crate.
+//! Wire types (the agent DTOs and Airflow's REST shapes) stay inside this crate.
 
 mod agent_api;
 mod body;
@@ -15,5 +16,5 @@ pub mod token;
 pub mod ui_assets;
 
 pub use agent_api::{agent_router, AgentApi, MAX_LOG_BATCH_BYTES};
-pub use rest_api::{api_router, ApiConfig, UserClaims, UserTokens, USER_AUDIENCE};
+pub use rest_api::{api_router, ApiConfig, Role, UserClaims, UserTokens, USER_AUDIENCE};
 pub use ui_assets::ui_router;

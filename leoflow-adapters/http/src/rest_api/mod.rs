@@ -40,7 +40,7 @@ use crate::body::read_json;
 use crate::cipher::Cipher;
 use crate::problem::{self, Problem};
 
-pub use identity::{UserClaims, UserTokens, USER_AUDIENCE};
+pub use identity::{Role, UserClaims, UserTokens, USER_AUDIENCE};
 
 /// What the REST API needs besides the engine.
 #[derive(Clone)]
