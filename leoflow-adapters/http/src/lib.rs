@@ -13,6 +13,7 @@ pub mod password;
 pub mod problem;
 mod rest_api;
 pub mod token;
+mod ui_api;
 pub mod ui_assets;
 
 pub use agent_api::{agent_router, AgentApi, MAX_LOG_BATCH_BYTES};

@@ -5,21 +5,21 @@
 
 mod config;
 mod connections;
-mod dag_runs;
+pub(crate) mod dag_runs;
 mod dag_versions;
-mod dags;
+pub(crate) mod dags;
 mod event_logs;
-mod guard;
-mod identity;
+pub(crate) mod guard;
+pub(crate) mod identity;
 mod import_errors;
 mod login;
 mod login_limit;
 mod logs;
 mod monitor;
 mod pools;
-mod query;
-mod routes;
-mod shapes;
+pub(crate) mod query;
+pub(crate) mod routes;
+pub(crate) mod shapes;
 mod task_instances;
 mod tasks;
 mod variables;
@@ -75,10 +75,10 @@ impl std::fmt::Debug for ApiConfig {
 
 /// The state every handler shares.
 pub(crate) struct Api {
-    engine: Engine,
-    tokens: UserTokens,
+    pub(crate) engine: Engine,
+    pub(crate) tokens: UserTokens,
     cipher: Cipher,
-    token_ttl: Duration,
+    pub(crate) token_ttl: Duration,
     max_body_bytes: usize,
     limiter: login_limit::LoginLimiter,
     routes: HashMap<(Method, &'static str), routes::Route>,
@@ -110,7 +110,7 @@ pub fn api_router(engine: Engine, config: ApiConfig) -> Router {
         .expect("ApiConfig::jwt_secret must be at least 16 bytes");
     let mut routes = HashMap::new();
     let mut by_path: BTreeMap<&'static str, MethodRouter<Arc<Api>>> = BTreeMap::new();
-    for (route, handler) in routes::table() {
+    for (route, handler) in routes::table().into_iter().chain(crate::ui_api::table()) {
         let path = route.path;
         let merged = match by_path.remove(path) {
             Some(existing) => existing.merge(handler),

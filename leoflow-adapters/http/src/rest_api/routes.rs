@@ -63,7 +63,7 @@ const XCOM_QUERY: &[&str] = &["limit", "offset", "map_index", "xcom_key"];
 const XCOM_ENTRY_QUERY: &[&str] = &["map_index", "deserialize", "stringify"];
 const ORDERED_PAGE: &[&str] = &["limit", "offset", "order_by"];
 
-fn route<H, T>(
+pub(crate) fn route<H, T>(
     method: Method,
     path: &'static str,
     access: Access,
