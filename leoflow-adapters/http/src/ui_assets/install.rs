@@ -86,7 +86,13 @@ fn download(wheel: &Path) -> Result<(), Error> {
         reason,
     };
     let status = Command::new("curl")
-        .args(["--fail", "--location", "--silent", "--show-error", "--output"])
+        .args([
+            "--fail",
+            "--location",
+            "--silent",
+            "--show-error",
+            "--output",
+        ])
         .arg(&partial)
         .arg(WHEEL_URL)
         .status()
@@ -198,8 +204,14 @@ mod tests {
             ("airflow/ui/dist/index.html", "<html>"),
             ("airflow/ui/dist/assets/index-x.js", "js"),
             ("airflow/models/dag.py", "python"),
-            ("apache_airflow_core-3.2.1.dist-info/licenses/NOTICE", "notice"),
-            ("apache_airflow_core-3.2.1.dist-info/licenses/LICENSE", "license"),
+            (
+                "apache_airflow_core-3.2.1.dist-info/licenses/NOTICE",
+                "notice",
+            ),
+            (
+                "apache_airflow_core-3.2.1.dist-info/licenses/LICENSE",
+                "license",
+            ),
             ("airflow/ui/dist/../../evil", "no"),
         ]);
         let dest = dir.path().join("ui");

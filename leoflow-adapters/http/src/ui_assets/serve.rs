@@ -103,8 +103,11 @@ async fn shell(assets: &Assets) -> Response {
     }
     match tokio::fs::read_to_string(assets.dir.join("index.html")).await {
         Ok(index) => {
-            let mut res =
-                (headers("text/html; charset=utf-8", "no-cache"), render(&index)).into_response();
+            let mut res = (
+                headers("text/html; charset=utf-8", "no-cache"),
+                render(&index),
+            )
+                .into_response();
             res.headers_mut()
                 .insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
             res
@@ -126,7 +129,11 @@ pub fn render(index: &str) -> String {
 }
 
 fn missing_page(dir: &Path) -> String {
-    let dir = dir.display().to_string().replace('&', "&amp;").replace('<', "&lt;");
+    let dir = dir
+        .display()
+        .to_string()
+        .replace('&', "&amp;")
+        .replace('<', "&lt;");
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Leoflow — UI not installed</title></head>\n\
 <body style=\"font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto\">\n\
