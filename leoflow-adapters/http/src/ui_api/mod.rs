@@ -1,7 +1,8 @@
 //! The private `/ui/*` API the Airflow 3.2.1 web UI calls (`_private_ui.yaml` in the
 //! `apache-airflow-core` wheel): the DAG list with recent runs, the grid and graph data,
 //! the dashboard, and valid empty answers for what Leoflow does not have (assets,
-//! backfills, teams, deadlines, partitions). Its routes join the REST API's route table,
+//! backfills, teams, deadlines, partitions), plus the `/api/v2` reads the UI needs that
+//! the REST API proper does not serve (`v2_gaps`). Its routes join the REST API's route table,
 //! so the same guard authenticates them (bearer token or `_token` cookie) and checks their
 //! roles and query parameters.
 
@@ -15,11 +16,13 @@ mod grid;
 mod hook_meta;
 mod session;
 mod task_groups;
+mod v2_gaps;
 
 use std::sync::Arc;
 
 use axum::http::Method;
 use axum::routing::MethodRouter;
+use axum::Json;
 use chrono::{DateTime, Utc};
 use leoflow_ports::run::DagRun;
 use serde_json::{json, Value};
@@ -100,6 +103,58 @@ const CALENDAR_QUERY: &[&str] = &[
     "partition_date_lt",
 ];
 const PAGE_QUERY: &[&str] = &["limit", "offset", "order_by"];
+const HITL_QUERY: &[&str] = &[
+    "limit",
+    "offset",
+    "order_by",
+    "dag_id_pattern",
+    "task_id",
+    "task_id_pattern",
+    "map_index",
+    "state",
+    "response_received",
+    "responded_by_user_id",
+    "responded_by_user_name",
+    "subject_search",
+    "body_search",
+    "created_at_gte",
+    "created_at_gt",
+    "created_at_lte",
+    "created_at_lt",
+];
+const JOBS_QUERY: &[&str] = &[
+    "is_alive",
+    "start_date_gte",
+    "start_date_gt",
+    "start_date_lte",
+    "start_date_lt",
+    "end_date_gte",
+    "end_date_gt",
+    "end_date_lte",
+    "end_date_lt",
+    "limit",
+    "offset",
+    "order_by",
+    "job_state",
+    "job_type",
+    "hostname",
+    "executor_class",
+];
+const ASSET_EVENTS_QUERY: &[&str] = &[
+    "limit",
+    "offset",
+    "order_by",
+    "asset_id",
+    "source_dag_id",
+    "source_task_id",
+    "source_run_id",
+    "source_map_index",
+    "name_pattern",
+    "timestamp_gte",
+    "timestamp_gt",
+    "timestamp_lte",
+    "timestamp_lt",
+];
 
 /// Every `/ui/*` route, one line each, in the REST API's route-table form.
 #[rustfmt::skip]
@@ -131,6 +186,24 @@ pub(crate) fn table() -> Vec<(Route, MethodRouter<Arc<Api>>)> {
         route(GET, "/ui/dags/{dag_id}/dagRuns/{dag_run_id}/deadlines", AtLeast(Viewer), PAGE_QUERY, None, absent::deadlines),
         route(GET, "/ui/partitioned_dag_runs", AtLeast(Viewer), &["dag_id", "has_created_dag_run_id"], None, absent::partitioned_dag_runs),
         route(GET, "/ui/pending_partitioned_dag_run/{dag_id}/{partition_key}", AtLeast(Viewer), &[], None, absent::pending_partitioned_dag_run),
+        // The /api/v2 reads the UI needs beyond the REST API proper.
+        route(GET, "/api/v2/dagTags", AtLeast(Viewer), &["limit", "offset", "order_by", "tag_name_pattern"], None, v2_gaps::dag_tags),
+        route(GET, "/api/v2/dagSources/{dag_id}", AtLeast(Viewer), &["version_number"], None, v2_gaps::dag_source),
+        route(GET, "/api/v2/plugins", AtLeast(Viewer), &["limit", "offset"], None, || async { v2_gaps::empty("plugins") }),
+        route(GET, "/api/v2/plugins/importErrors", AtLeast(Viewer), &[], None, || async { v2_gaps::empty("import_errors") }),
+        route(GET, "/api/v2/providers", AtLeast(Viewer), &["limit", "offset"], None, || async { v2_gaps::empty("providers") }),
+        route(GET, "/api/v2/jobs", AtLeast(Viewer), JOBS_QUERY, None, || async { v2_gaps::empty("jobs") }),
+        route(GET, "/api/v2/dagWarnings", AtLeast(Viewer), &["dag_id", "warning_type", "limit", "offset", "order_by"], None, || async { v2_gaps::empty("dag_warnings") }),
+        route(GET, "/api/v2/assets", AtLeast(Viewer), &["limit", "offset", "name_pattern", "uri_pattern", "dag_ids", "only_active", "order_by"], None, || async { v2_gaps::empty("assets") }),
+        route(GET, "/api/v2/assets/aliases", AtLeast(Viewer), &["limit", "offset", "name_pattern", "order_by"], None, || async { v2_gaps::empty("asset_aliases") }),
+        route(GET, "/api/v2/assets/events", AtLeast(Viewer), ASSET_EVENTS_QUERY, None, || async { v2_gaps::empty("asset_events") }),
+        route(GET, "/api/v2/dags/{dag_id}/assets/queuedEvents", AtLeast(Viewer), &["before"], None, || async { v2_gaps::empty("queued_events") }),
+        route(GET, "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/upstreamAssetEvents", AtLeast(Viewer), &[], None, || async { v2_gaps::empty("asset_events") }),
+        route(GET, "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/hitlDetails", AtLeast(Viewer), HITL_QUERY, None, || async { v2_gaps::empty("hitl_details") }),
+        route(GET, "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/hitlDetails", AtLeast(Viewer), &[], None, v2_gaps::hitl_detail),
+        route(GET, "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/links", AtLeast(Viewer), &["map_index"], None, || async { Json(json!({"extra_links": {}, "total_entries": 0})) }),
+        route(GET, "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/dependencies", AtLeast(Viewer), &["map_index"], None, v2_gaps::task_dependencies),
+        route(GET, "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/dependencies", AtLeast(Viewer), &[], None, v2_gaps::task_dependencies),
     ]
 }
 
