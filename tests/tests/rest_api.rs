@@ -316,6 +316,15 @@ async fn tokens_and_roles_guard_every_route() {
         200
     );
 
+    let doc = send(url, "GET", "/api/v2/openapi.json", vec![], None).await;
+    assert_eq!(doc.status, 200);
+    assert_eq!(
+        doc.body["paths"]["/api/v2/dags/{dag_id}/dagRuns"]["post"]["x-leoflow-min-role"],
+        "user"
+    );
+    let docs = send(url, "GET", "/docs", vec![], None).await;
+    assert!(docs.status == 200 && docs.content_type.starts_with("text/html"));
+
     let none = send(url, "GET", "/api/v2/dags", vec![], None).await;
     assert_problem(&none, 401, "missing token");
     assert_eq!(none.header("www-authenticate"), Some("Bearer"));
@@ -425,6 +434,28 @@ async fn tokens_and_roles_guard_every_route() {
         400,
         "unknown query parameter `colour`",
     );
+    // The datastore's user counts, not the token's copy: a promotion applies at once, a
+    // disabled user is out at once.
+    let mut v = s.store.get_user("viewer").await.unwrap().unwrap();
+    v.role = "user".into();
+    s.store.put_user(&v).await.unwrap();
+    let r = send(
+        url,
+        "POST",
+        "/api/v2/dags/guarded/dagRuns",
+        bearer(&viewer),
+        Some(b"{\"logical_date\": null}".to_vec()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    v.is_active = false;
+    s.store.put_user(&v).await.unwrap();
+    assert_problem(
+        &send(url, "GET", "/api/v2/dags", bearer(&viewer), None).await,
+        401,
+        "disabled",
+    );
+
     let page = send(url, "GET", "/api/v2/auth/login?next=/dags", vec![], None).await;
     assert_eq!(page.status, 200);
     assert!(page.content_type.starts_with("text/html"));
@@ -934,6 +965,53 @@ async fn a_run_is_triggered_watched_marked_cleared_and_deleted() {
         )
         .await;
     assert_eq!(r.body["total_entries"], 1, "{r:?}");
+    for (query, expected) in [
+        ("start_date_gte=2000-01-01T00:00:00Z&run_id_pattern=fir", 1),
+        ("start_date_lt=2000-01-01T00:00:00Z", 0),
+        ("logical_date_gte=2000-01-01T00:00:00Z", 0),
+    ] {
+        let r = c
+            .call(
+                "GET",
+                "/api/v2/dags/{dag_id}/dagRuns",
+                &format!("/api/v2/dags/~/dagRuns?{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.body["total_entries"], expected, "{query}: {r:?}");
+    }
+    let r = c
+        .call(
+            "POST",
+            "/api/v2/dags/{dag_id}/dagRuns/list",
+            "/api/v2/dags/~/dagRuns/list",
+            Some(json!({"end_date_lt": "2000-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(r.body["total_entries"], 0, "{r:?}");
+    let r = c
+        .call(
+            "GET",
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances",
+            "/api/v2/dags/etl/dagRuns/first/taskInstances?try_number=1&end_date_gte=2000-01-01T00:00:00Z",
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.body["total_entries"], 2,
+        "report never ran (try 0): {r:?}"
+    );
+    assert_problem(
+        &c.call(
+            "GET",
+            "/api/v2/dags/{dag_id}/dagRuns",
+            "/api/v2/dags/~/dagRuns?start_date_gte=yesterday",
+            None,
+        )
+        .await,
+        400,
+        "RFC 3339",
+    );
     let r = c
         .call(
             "GET",

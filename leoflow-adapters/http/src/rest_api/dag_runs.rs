@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 use super::dags::load;
 use super::identity::Principal;
-use super::query::{order_field, Page, Params};
+use super::query::{like, order_field, Page, Params, Range};
 use super::{shapes, task_instances, Api};
 use crate::problem::{datastore_problem, engine_problem, Problem};
 
@@ -135,6 +135,33 @@ async fn query_runs(
     Ok((page.apply(runs), total))
 }
 
+/// The timestamp bounds a run listing may set.
+#[derive(Debug, Default)]
+struct RunRanges {
+    run_after: Range,
+    logical_date: Range,
+    start_date: Range,
+    end_date: Range,
+}
+
+impl RunRanges {
+    fn from_params(q: &Params) -> Result<RunRanges, Problem> {
+        Ok(RunRanges {
+            run_after: Range::from_params(q, "run_after")?,
+            logical_date: Range::from_params(q, "logical_date")?,
+            start_date: Range::from_params(q, "start_date")?,
+            end_date: Range::from_params(q, "end_date")?,
+        })
+    }
+
+    fn contains(&self, r: &DagRun) -> bool {
+        self.run_after.contains(Some(r.run_after))
+            && self.logical_date.contains(r.logical_date)
+            && self.start_date.contains(r.started_at)
+            && self.end_date.contains(r.ended_at)
+    }
+}
+
 fn dag_filter(dag_id: &str) -> Option<String> {
     (dag_id != "~").then(|| dag_id.to_string())
 }
@@ -150,18 +177,26 @@ pub async fn list(
     let order = q.order_by(RUN_ORDER)?;
     let states: Vec<RunState> = q.parsed_all("state", "a DAG run state")?;
     let run_types = q.all("run_type");
+    let ranges = RunRanges::from_params(&q)?;
+    let run_pattern = q.one("run_id_pattern");
+    let dag_pattern = q.one("dag_id_pattern");
     if dag_id != "~" {
         load(&api, &dag_id).await?;
     }
     let (runs, total) = query_runs(&api, dag_filter(&dag_id), states, order, page, |r| {
-        run_types.is_empty() || run_types.contains(&r.run_type.as_str())
+        (run_types.is_empty() || run_types.contains(&r.run_type.as_str()))
+            && ranges.contains(r)
+            && run_pattern.is_none_or(|p| like(p, &r.run_id))
+            && dag_pattern.is_none_or(|p| like(p, &r.dag_id))
     })
     .await?;
     page_json(&api, &runs, total).await
 }
 
+/// Airflow's `DAGRunsBatchBody` (without the `duration_*` and `conf_contains` filters).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(clippy::struct_field_names)] // Airflow's field names.
 struct BatchBody {
     #[serde(default)]
     dag_ids: Option<Vec<String>>,
@@ -173,6 +208,69 @@ struct BatchBody {
     page_limit: usize,
     #[serde(default)]
     order_by: Option<String>,
+    #[serde(default)]
+    run_after_gte: Option<DateTime<Utc>>,
+    #[serde(default)]
+    run_after_gt: Option<DateTime<Utc>>,
+    #[serde(default)]
+    run_after_lte: Option<DateTime<Utc>>,
+    #[serde(default)]
+    run_after_lt: Option<DateTime<Utc>>,
+    #[serde(default)]
+    logical_date_gte: Option<DateTime<Utc>>,
+    #[serde(default)]
+    logical_date_gt: Option<DateTime<Utc>>,
+    #[serde(default)]
+    logical_date_lte: Option<DateTime<Utc>>,
+    #[serde(default)]
+    logical_date_lt: Option<DateTime<Utc>>,
+    #[serde(default)]
+    start_date_gte: Option<DateTime<Utc>>,
+    #[serde(default)]
+    start_date_gt: Option<DateTime<Utc>>,
+    #[serde(default)]
+    start_date_lte: Option<DateTime<Utc>>,
+    #[serde(default)]
+    start_date_lt: Option<DateTime<Utc>>,
+    #[serde(default)]
+    end_date_gte: Option<DateTime<Utc>>,
+    #[serde(default)]
+    end_date_gt: Option<DateTime<Utc>>,
+    #[serde(default)]
+    end_date_lte: Option<DateTime<Utc>>,
+    #[serde(default)]
+    end_date_lt: Option<DateTime<Utc>>,
+}
+
+impl BatchBody {
+    fn ranges(&self) -> RunRanges {
+        RunRanges {
+            run_after: Range {
+                gte: self.run_after_gte,
+                gt: self.run_after_gt,
+                lte: self.run_after_lte,
+                lt: self.run_after_lt,
+            },
+            logical_date: Range {
+                gte: self.logical_date_gte,
+                gt: self.logical_date_gt,
+                lte: self.logical_date_lte,
+                lt: self.logical_date_lt,
+            },
+            start_date: Range {
+                gte: self.start_date_gte,
+                gt: self.start_date_gt,
+                lte: self.start_date_lte,
+                lt: self.start_date_lt,
+            },
+            end_date: Range {
+                gte: self.end_date_gte,
+                gt: self.end_date_gt,
+                lte: self.end_date_lte,
+                lt: self.end_date_lt,
+            },
+        }
+    }
 }
 
 fn default_batch_limit() -> usize {
@@ -191,6 +289,7 @@ pub async fn batch(
         ));
     }
     let body: BatchBody = api.json(body).await?;
+    let ranges = body.ranges();
     let order = body
         .order_by
         .as_deref()
@@ -210,7 +309,7 @@ pub async fn batch(
         states,
         order,
         Page::new(body.page_limit, body.page_offset),
-        |r| dag_ids.is_empty() || dag_ids.contains(&r.dag_id),
+        |r| (dag_ids.is_empty() || dag_ids.contains(&r.dag_id)) && ranges.contains(r),
     )
     .await?;
     page_json(&api, &runs, total).await

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use leoflow_ports::dag::DagSpec;
+use leoflow_ports::state::RunState;
 use leoflow_ports::version::DagRecord;
 use serde::Deserialize;
 use serde_json::Value;
@@ -165,8 +166,9 @@ pub async fn patch(
     Ok(Json(shapes::dag(&rec, &spec)))
 }
 
-/// `DELETE /api/v2/dags/{dag_id}`: deletes every run of the DAG (with their task
-/// instances, XComs and logs); the DAG and its versions stay. Answers 200 `{}` as
+/// `DELETE /api/v2/dags/{dag_id}`: fails the DAG's unfinished runs (cancelling their
+/// attempts), then deletes every run (with their task instances, XComs and logs); the DAG
+/// and its versions stay. Answers 200 `{}` as
 /// Airflow's document says.
 pub async fn delete(
     State(api): State<Arc<Api>>,
@@ -181,6 +183,13 @@ pub async fn delete(
     let (runs, _) = store.list_runs(&filter).await.map_err(datastore_problem)?;
     for r in &runs {
         let key = r.key();
+        if !r.state.is_finished() {
+            // Stop its attempts first, so nothing reports into a deleted run.
+            api.engine
+                .set_run_state(&key, RunState::Failed)
+                .await
+                .map_err(engine_problem)?;
+        }
         let _ = api.engine.xcom().delete_for_run(&key).await;
         let _ = api.engine.logs().delete_for_run(&key).await;
     }

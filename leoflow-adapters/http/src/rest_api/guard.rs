@@ -1,8 +1,9 @@
 //! The one middleware every REST API route runs behind: it finds the route in the route
 //! table, rejects query parameters the route does not know, authenticates the caller
 //! (`Authorization: Bearer`, then the `_token` cookie — the first token that verifies
-//! wins), checks the caller's role against the route's, and records the audit event of a
-//! successful mutating call.
+//! wins; the user must still exist and be active, and their stored role counts), checks
+//! that role against the route's, and records the audit event of a successful mutating
+//! call.
 
 use std::sync::Arc;
 
@@ -15,11 +16,11 @@ use axum::RequestExt;
 use leoflow_ports::datastore::AuditEvent;
 use serde_json::{json, Map, Value};
 
-use super::identity::Principal;
+use super::identity::{Principal, Role};
 use super::query::Params;
 use super::routes::{Access, Route};
 use super::Api;
-use crate::problem::Problem;
+use crate::problem::{datastore_problem, Problem};
 use crate::token;
 
 /// The cookie the Airflow UI authenticates with.
@@ -48,6 +49,10 @@ pub async fn guard(State(api): State<Arc<Api>>, mut req: Request, next: Next) ->
         Access::Public => None,
         Access::AtLeast(role) => {
             let principal = match authenticate(&api, req.headers()) {
+                Ok(p) => p,
+                Err(p) => return p.into_response(),
+            };
+            let principal = match current(&api, principal).await {
                 Ok(p) => p,
                 Err(p) => return p.into_response(),
             };
@@ -126,6 +131,35 @@ pub fn authenticate(api: &Api, headers: &HeaderMap) -> Result<Principal, Problem
         }
         _ => "invalid token; log in again with POST /auth/token".to_string(),
     }))
+}
+
+/// The principal as the datastore has it now: a user deleted or disabled since the token
+/// was issued is refused, and a changed role applies at once.
+async fn current(api: &Api, token: Principal) -> Result<Principal, Problem> {
+    let user = api
+        .engine
+        .datastore()
+        .get_user(&token.username)
+        .await
+        .map_err(datastore_problem)?
+        .filter(|u| u.is_active)
+        .ok_or_else(|| {
+            Problem::unauthorized(format!(
+                "user {:?} no longer exists or is disabled; log in again with POST /auth/token",
+                token.username
+            ))
+        })?;
+    let role: Role = user.role.parse().map_err(|e: String| {
+        Problem::internal(format!(
+            "user {:?} has a bad stored role: {e}",
+            user.username
+        ))
+    })?;
+    Ok(Principal {
+        username: user.username,
+        role,
+        tenant: user.tenant,
+    })
 }
 
 /// The bearer token, then the `_token` cookie.

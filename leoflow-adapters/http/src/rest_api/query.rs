@@ -6,6 +6,7 @@
 use std::str::FromStr;
 
 use axum::extract::RawQuery;
+use chrono::{DateTime, Utc};
 
 use crate::problem::Problem;
 
@@ -128,6 +129,46 @@ pub fn order_field(raw: &str, allowed: &[&str]) -> Result<(String, bool), Proble
     }
 }
 
+/// Airflow's `<field>_gte/_gt/_lte/_lt` bounds on one timestamp.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Range {
+    pub gte: Option<DateTime<Utc>>,
+    pub gt: Option<DateTime<Utc>>,
+    pub lte: Option<DateTime<Utc>>,
+    pub lt: Option<DateTime<Utc>>,
+}
+
+impl Range {
+    /// The bounds on `field` in the query string.
+    pub fn from_params(q: &Params, field: &str) -> Result<Range, Problem> {
+        let bound = |suffix: &str| {
+            q.parsed::<DateTime<Utc>>(
+                &format!("{field}_{suffix}"),
+                "an RFC 3339 timestamp such as 2024-01-31T00:00:00Z (encode `+` as %2B)",
+            )
+        };
+        Ok(Range {
+            gte: bound("gte")?,
+            gt: bound("gt")?,
+            lte: bound("lte")?,
+            lt: bound("lt")?,
+        })
+    }
+
+    /// Whether `t` is within the bounds; a missing timestamp is outside any bound.
+    pub fn contains(&self, t: Option<DateTime<Utc>>) -> bool {
+        if *self == Range::default() {
+            return true;
+        }
+        t.is_some_and(|t| {
+            self.gte.is_none_or(|b| t >= b)
+                && self.gt.is_none_or(|b| t > b)
+                && self.lte.is_none_or(|b| t <= b)
+                && self.lt.is_none_or(|b| t < b)
+        })
+    }
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
@@ -195,6 +236,22 @@ mod tests {
         ] {
             assert_eq!(like(p, v), m, "{p} ~ {v}");
         }
+    }
+
+    #[test]
+    fn ranges_bound_timestamps_and_exclude_missing_ones() {
+        let q = Params::parse(
+            "start_date_gte=2024-01-01T00:00:00Z&start_date_lt=2024-02-01T00:00:00%2B00:00",
+        );
+        let r = Range::from_params(&q, "start_date").unwrap();
+        let at = |s: &str| Some(s.parse::<DateTime<Utc>>().unwrap());
+        assert!(r.contains(at("2024-01-15T00:00:00Z")));
+        assert!(!r.contains(at("2024-02-01T00:00:00Z")));
+        assert!(!r.contains(None));
+        assert!(Range::default().contains(None));
+        assert!(
+            Range::from_params(&Params::parse("start_date_gte=yesterday"), "start_date").is_err()
+        );
     }
 
     #[test]

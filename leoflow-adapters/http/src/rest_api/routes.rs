@@ -13,7 +13,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use super::identity::Role;
 use super::{
     config, connections, dag_runs, dag_versions, dags, event_logs, import_errors, login, logs,
-    monitor, pools, task_instances, tasks, variables, xcom, Api,
+    monitor, openapi, pools, task_instances, tasks, variables, xcom, Api,
 };
 
 /// Who may call a route.
@@ -49,14 +49,19 @@ const DAGS_QUERY: &[&str] = &[
     "order_by",
     "owners",
 ];
-const RUNS_QUERY: &[&str] = &["limit", "offset", "state", "run_type", "order_by"];
+#[rustfmt::skip]
+const RUNS_QUERY: &[&str] = &[
+    "limit", "offset", "state", "run_type", "order_by", "run_id_pattern", "dag_id_pattern",
+    "run_after_gte", "run_after_gt", "run_after_lte", "run_after_lt",
+    "logical_date_gte", "logical_date_gt", "logical_date_lte", "logical_date_lt",
+    "start_date_gte", "start_date_gt", "start_date_lte", "start_date_lt",
+    "end_date_gte", "end_date_gt", "end_date_lte", "end_date_lt",
+];
+#[rustfmt::skip]
 const TIS_QUERY: &[&str] = &[
-    "limit",
-    "offset",
-    "state",
-    "task_id",
-    "map_index",
-    "order_by",
+    "limit", "offset", "state", "task_id", "map_index", "order_by", "try_number",
+    "start_date_gte", "start_date_gt", "start_date_lte", "start_date_lt",
+    "end_date_gte", "end_date_gt", "end_date_lte", "end_date_lt",
 ];
 const LOG_QUERY: &[&str] = &["full_content", "map_index", "token"];
 const XCOM_QUERY: &[&str] = &["limit", "offset", "map_index", "xcom_key"];
@@ -104,6 +109,8 @@ pub fn table() -> Vec<(Route, MethodRouter<Arc<Api>>)> {
         route(GET, "/api/v2/auth/logout", Public, &[], None, login::logout),
         route(GET, "/api/v2/version", Public, &[], None, monitor::version),
         route(GET, "/api/v2/monitor/health", Public, &[], None, monitor::health),
+        route(GET, "/api/v2/openapi.json", Public, &[], None, openapi::document),
+        route(GET, "/docs", Public, &[], None, openapi::page),
         route(GET, "/api/v2/config", AtLeast(Op), &["section"], None, config::get),
         route(GET, "/api/v2/pools", AtLeast(Viewer), ORDERED_PAGE, None, pools::list),
         route(GET, "/api/v2/pools/{pool_name}", AtLeast(Viewer), &[], None, pools::get),
@@ -155,4 +162,61 @@ pub fn table() -> Vec<(Route, MethodRouter<Arc<Api>>)> {
         route(GET, "/api/v2/importErrors", AtLeast(Viewer), &["limit", "offset", "order_by", "filename_pattern"], None, import_errors::list),
         route(GET, "/api/v2/importErrors/{import_error_id}", AtLeast(Viewer), &[], None, import_errors::get),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_login_health_version_and_docs_are_public() {
+        let public: Vec<&str> = table()
+            .iter()
+            .filter(|(r, _)| r.access == Access::Public)
+            .map(|(r, _)| r.path)
+            .collect();
+        assert_eq!(
+            public,
+            [
+                "/auth/token",
+                "/api/v2/auth/login",
+                "/api/v2/auth/logout",
+                "/api/v2/version",
+                "/api/v2/monitor/health",
+                "/api/v2/openapi.json",
+                "/docs",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_change_needs_a_user_and_is_audited() {
+        // Reads sent as POST (batch listings) and previews change nothing.
+        let read_only_posts = ["/list", "/dry_run", "/auth/token"];
+        for (r, _) in table() {
+            if r.method == Method::GET || read_only_posts.iter().any(|s| r.path.ends_with(s)) {
+                continue;
+            }
+            assert!(
+                matches!(r.access, Access::AtLeast(role) if role >= Role::User),
+                "{} {} lets viewers change things",
+                r.method,
+                r.path
+            );
+            assert!(r.audit.is_some(), "{} {} is not audited", r.method, r.path);
+        }
+    }
+
+    #[test]
+    fn each_method_and_path_is_declared_once() {
+        let mut seen = std::collections::HashSet::new();
+        for (r, _) in table() {
+            assert!(
+                seen.insert((r.method.clone(), r.path)),
+                "{} {} twice",
+                r.method,
+                r.path
+            );
+        }
+    }
 }

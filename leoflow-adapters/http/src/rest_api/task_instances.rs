@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::dag_runs::{load_run, Versions};
 use super::dags::load;
-use super::query::{order_field, Page, Params};
+use super::query::{order_field, Page, Params, Range};
 use super::{shapes, Api};
 use crate::problem::{datastore_problem, engine_problem, Problem};
 
@@ -136,6 +136,9 @@ pub async fn list(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let map_index: Option<i32> = q.parsed("map_index", "an integer")?;
+    let try_numbers: Vec<u32> = q.parsed_all("try_number", "a non-negative integer")?;
+    let started = Range::from_params(&q, "start_date")?;
+    let ended = Range::from_params(&q, "end_date")?;
     if dag_id != "~" && run_id != "~" {
         load_run(&api, &dag_id, &run_id).await?;
     } else if dag_id != "~" {
@@ -151,6 +154,9 @@ pub async fn list(
     };
     query(&api, filter, order, page, |t| {
         map_index.is_none_or(|m| t.key.map_index == m)
+            && (try_numbers.is_empty() || try_numbers.contains(&t.try_number))
+            && started.contains(t.started_at)
+            && ended.contains(t.ended_at)
     })
     .await
 }
