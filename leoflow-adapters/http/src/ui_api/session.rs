@@ -24,7 +24,7 @@ pub async fn config() -> Json<Value> {
         "auto_refresh_interval": AUTO_REFRESH_SECONDS,
         "hide_paused_dags_by_default": false,
         "instance_name": INSTANCE_NAME,
-        "enable_swagger_ui": false,
+        "enable_swagger_ui": true,
         "require_confirmation_dag_change": false,
         "default_wrap": false,
         "test_connection": "Disabled",
