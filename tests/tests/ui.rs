@@ -24,7 +24,7 @@ use leoflow_core::engine::Running;
 use leoflow_core::{Engine, EngineConfig};
 use leoflow_http::password::hash_password;
 use leoflow_http::{agent_router, api_router, ui_assets, ui_router, AgentApi, ApiConfig};
-use leoflow_ports::datastore::{MetaStore, User};
+use leoflow_ports::datastore::{ImportError, MetaStore, User};
 use leoflow_subprocess::{SubprocessConfig, SubprocessExecutor};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -95,6 +95,7 @@ fn python_with(modules: &str, what: &str) -> Option<PathBuf> {
 
 struct Server {
     url: String,
+    store: Arc<leoflow_postgres::PgStore>,
     running: Option<Running>,
     http: tokio::task::JoinHandle<()>,
     _work: tempfile::TempDir,
@@ -165,6 +166,7 @@ async fn server(ui: PathBuf) -> Server {
     let running = Some(engine.start());
     Server {
         url,
+        store,
         running,
         http,
         _work: work,
@@ -577,6 +579,15 @@ async fn the_airflow_ui_walks_in_headless_chromium() {
     let token = login(&s.url).await;
     register_samples(&s.url, &token).await;
     trigger_and_wait(&s.url, &token, "etl").await;
+    // A DAG file that does not compile, as `leoflow lite` reports one.
+    s.store
+        .put_import_error(&ImportError {
+            filename: "dags/broken.py".into(),
+            message: "dags/broken.py:3: SyntaxError: invalid syntax".into(),
+            at: Utc::now(),
+        })
+        .await
+        .unwrap();
     let shots = root().join("target/ui-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let url = s.url.clone();

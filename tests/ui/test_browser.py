@@ -106,11 +106,18 @@ def test_walk(page):
     page.wait_for_url(lambda url: "/auth/login" not in url)
     watch.arm()
 
+    # The home page: the dashboard's numbers and the broken DAG file's import error.
+    page.goto(BASE + "/")
+    expect(page.get_by_text(re.compile("Dag Import Error")).first).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    shot(page, "02-home")
+    watch.check("the home page")
+
     # The DAG list shows the sample DAGs.
     page.goto(BASE + "/dags")
     expect(page.get_by_role("link", name="hello", exact=True).first).to_be_visible()
     expect(page.get_by_role("link", name="etl", exact=True).first).to_be_visible()
-    shot(page, "02-dag-list")
+    shot(page, "02b-dag-list")
     watch.check("the DAG list")
 
     # The grid of the finished etl run, with its task group.
@@ -159,6 +166,23 @@ def test_walk(page):
     page.wait_for_load_state("networkidle")
     shot(page, "07-task-log")
     watch.check("the task log")
+
+    # Clearing a task re-runs it: a second try, which succeeds.
+    page.goto(f"{BASE}/dags/hello/runs/{quoted}/tasks/say_goodbye")
+    expect(page.get_by_text("goodbye").first).to_be_visible()
+    page.get_by_role("button", name=re.compile("clear", re.I)).first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    shot(page, "07b-clear-dialog")
+    dialog.get_by_role("button", name=re.compile("confirm", re.I)).last.click()
+    ti_path = f"/api/v2/dags/hello/dagRuns/{quoted}/taskInstances/say_goodbye"
+    end = time.time() + 60
+    ti = api(page, ti_path)
+    while not (ti["try_number"] >= 2 and ti["state"] == "success") and time.time() < end:
+        time.sleep(0.5)
+        ti = api(page, ti_path)
+    assert ti["try_number"] >= 2 and ti["state"] == "success", json.dumps(ti)
+    watch.check("clearing say_goodbye")
 
     # The grid view of the finished run (the README's screenshot).
     page.goto(f"{BASE}/dags/hello/runs/{quoted}")

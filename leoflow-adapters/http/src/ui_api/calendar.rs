@@ -12,22 +12,8 @@ use serde_json::{json, Value};
 
 use crate::problem::{datastore_problem, Problem};
 use crate::rest_api::dags::load;
-use crate::rest_api::query::Params;
+use crate::rest_api::query::{Params, Range};
 use crate::rest_api::{shapes, Api};
-
-fn time(q: &Params, name: &str) -> Result<Option<DateTime<Utc>>, Problem> {
-    q.one(name)
-        .map(|v| {
-            DateTime::parse_from_rfc3339(v)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| {
-                    Problem::bad_request(format!(
-                        "query parameter `{name}` must be an RFC 3339 time, got {v:?}: {e}"
-                    ))
-                })
-        })
-        .transpose()
-}
 
 /// `GET /ui/calendar/{dag_id}?granularity=daily|hourly&logical_date_gte=…`.
 pub async fn get(
@@ -46,12 +32,7 @@ pub async fn get(
             )))
         }
     };
-    let (gte, gt, lte, lt) = (
-        time(&q, "logical_date_gte")?,
-        time(&q, "logical_date_gt")?,
-        time(&q, "logical_date_lte")?,
-        time(&q, "logical_date_lt")?,
-    );
+    let window = Range::from_params(&q, "logical_date")?;
     let filter = RunFilter {
         dag_id: Some(dag_id),
         ..RunFilter::default()
@@ -65,11 +46,7 @@ pub async fn get(
     let mut counts: BTreeMap<(DateTime<Utc>, &str), usize> = BTreeMap::new();
     for r in &runs {
         let at = r.logical_date.unwrap_or(r.run_after);
-        if gte.is_some_and(|t| at < t)
-            || gt.is_some_and(|t| at <= t)
-            || lte.is_some_and(|t| at > t)
-            || lt.is_some_and(|t| at >= t)
-        {
+        if !window.contains(Some(at)) {
             continue;
         }
         let slot = at.duration_trunc(bucket).unwrap_or(at);

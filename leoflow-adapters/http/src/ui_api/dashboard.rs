@@ -50,20 +50,6 @@ pub async fn dag_stats(State(api): State<Arc<Api>>) -> Result<Json<Value>, Probl
     })))
 }
 
-fn time(q: &Params, name: &str) -> Result<Option<DateTime<Utc>>, Problem> {
-    q.one(name)
-        .map(|v| {
-            DateTime::parse_from_rfc3339(v)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| {
-                    Problem::bad_request(format!(
-                        "query parameter `{name}` must be an RFC 3339 time like 2026-01-31T00:00:00Z, got {v:?}: {e}"
-                    ))
-                })
-        })
-        .transpose()
-}
-
 /// Airflow's name for a task state in the counts (`none` is `no_status`).
 fn count_key(s: TaskState) -> &'static str {
     match s {
@@ -79,10 +65,15 @@ pub async fn historical_metrics(
     q: RawQuery,
 ) -> Result<Json<Value>, Problem> {
     let q = Params::from(q);
-    let start = time(&q, "start_date")?.ok_or_else(|| {
-        Problem::bad_request("query parameter `start_date` is required (an RFC 3339 time)")
-    })?;
-    let end = time(&q, "end_date")?.unwrap_or_else(|| api.engine.clock().now());
+    let when = "an RFC 3339 timestamp such as 2024-01-31T00:00:00Z (encode `+` as %2B)";
+    let start = q
+        .parsed::<DateTime<Utc>>("start_date", when)?
+        .ok_or_else(|| {
+            Problem::bad_request("query parameter `start_date` is required (an RFC 3339 time)")
+        })?;
+    let end = q
+        .parsed::<DateTime<Utc>>("end_date", when)?
+        .unwrap_or_else(|| api.engine.clock().now());
     let store = api.engine.datastore();
     let (runs, _) = store
         .list_runs(&RunFilter::default())

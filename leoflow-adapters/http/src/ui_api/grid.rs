@@ -10,7 +10,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Utc};
 use leoflow_core::plan::DagPlan;
 use leoflow_ports::datastore::RunFilter;
 use leoflow_ports::run::{DagRun, RunKey, TaskInstance};
@@ -22,7 +21,7 @@ use super::task_groups::{tree, Node};
 use crate::problem::{datastore_problem, engine_problem, Problem};
 use crate::rest_api::dag_runs::Versions;
 use crate::rest_api::dags::load;
-use crate::rest_api::query::{order_field, Params};
+use crate::rest_api::query::{order_field, Params, Range};
 use crate::rest_api::{shapes, Api};
 
 /// The latest version's plan of a DAG (404 when the DAG does not exist).
@@ -34,26 +33,9 @@ pub async fn latest_plan(api: &Api, dag_id: &str) -> Result<Arc<DagPlan>, Proble
         .map_err(engine_problem)
 }
 
-fn time(q: &Params, name: &str) -> Result<Option<DateTime<Utc>>, Problem> {
-    q.one(name)
-        .map(|v| {
-            DateTime::parse_from_rfc3339(v)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| {
-                    Problem::bad_request(format!(
-                        "query parameter `{name}` must be an RFC 3339 time, got {v:?}: {e}"
-                    ))
-                })
-        })
-        .transpose()
-}
-
 /// Whether a run passes the grid's filters.
 fn run_filter(q: &Params) -> Result<impl Fn(&DagRun) -> bool, Problem> {
-    let gte = time(q, "run_after_gte")?;
-    let gt = time(q, "run_after_gt")?;
-    let lte = time(q, "run_after_lte")?;
-    let lt = time(q, "run_after_lt")?;
+    let run_after = Range::from_params(q, "run_after")?;
     let types: Vec<String> = q.all("run_type").into_iter().map(str::to_string).collect();
     let states: Vec<String> = q.all("state").into_iter().map(str::to_string).collect();
     let users: Vec<String> = q
@@ -62,10 +44,7 @@ fn run_filter(q: &Params) -> Result<impl Fn(&DagRun) -> bool, Problem> {
         .map(str::to_string)
         .collect();
     Ok(move |r: &DagRun| {
-        gte.is_none_or(|t| r.run_after >= t)
-            && gt.is_none_or(|t| r.run_after > t)
-            && lte.is_none_or(|t| r.run_after <= t)
-            && lt.is_none_or(|t| r.run_after < t)
+        run_after.contains(Some(r.run_after))
             && (types.is_empty() || types.iter().any(|t| t == r.run_type.as_str()))
             && (states.is_empty() || states.iter().any(|s| s == r.state.as_str()))
             && (users.is_empty()
