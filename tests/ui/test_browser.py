@@ -136,12 +136,14 @@ def test_walk(page):
     shot(page, "04-etl-graph")
     watch.check("the etl graph")
 
-    # Trigger hello from its page, and watch the run succeed.
+    # Trigger hello from its page with another greeting, and watch the run succeed.
     page.goto(BASE + "/dags/hello")
     before = {r["dag_run_id"] for r in api(page, "/api/v2/dags/hello/dagRuns")["dag_runs"]}
     page.get_by_role("button", name=re.compile("^trigger", re.I)).first.click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()
+    greeting = dialog.locator("input[value='hello']").first
+    greeting.fill("bonjour")
     shot(page, "05-trigger-form")
     dialog.get_by_role("button", name=re.compile("^trigger", re.I)).last.click()
     end = time.time() + 30
@@ -159,10 +161,12 @@ def test_walk(page):
     shot(page, "06-hello-grid-after-run")
     watch.check("triggering hello")
 
-    # The log of the first task shows its output.
+    assert run["conf"] == {"greeting": "bonjour"}, json.dumps(run)
+
+    # The log of the first task shows its output, with the param from the form.
     quoted = urllib.parse.quote(run_id, safe="")
     page.goto(f"{BASE}/dags/hello/runs/{quoted}/tasks/say_hello")
-    expect(page.get_by_text("hello from Leoflow").first).to_be_visible()
+    expect(page.get_by_text("bonjour from Leoflow").first).to_be_visible()
     page.wait_for_load_state("networkidle")
     shot(page, "07-task-log")
     watch.check("the task log")

@@ -21,7 +21,7 @@ mod pools;
 pub(crate) mod query;
 pub(crate) mod routes;
 pub(crate) mod shapes;
-mod task_instances;
+pub(crate) mod task_instances;
 mod tasks;
 mod variables;
 mod xcom;

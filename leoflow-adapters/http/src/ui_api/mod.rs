@@ -204,6 +204,8 @@ pub(crate) fn table() -> Vec<(Route, MethodRouter<Arc<Api>>)> {
         route(GET, "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/links", AtLeast(Viewer), &["map_index"], None, || async { Json(json!({"extra_links": {}, "total_entries": 0})) }),
         route(GET, "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/dependencies", AtLeast(Viewer), &["map_index"], None, v2_gaps::task_dependencies),
         route(GET, "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/dependencies", AtLeast(Viewer), &[], None, v2_gaps::task_dependencies),
+        route(GET, "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/tries", AtLeast(Viewer), &[], None, v2_gaps::mapped_tries),
+        route(GET, "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/tries/{task_try_number}", AtLeast(Viewer), &[], None, v2_gaps::mapped_try),
     ]
 }
 

@@ -1,7 +1,8 @@
 //! The `/api/v2` reads the web UI makes that the REST API proper does not serve: DAG
 //! tags and DAG source code, and empty collections for what Leoflow has no equivalent of
 //! (plugins, providers, jobs, assets and their events, DAG warnings, human-in-the-loop
-//! requests, extra links, task dependencies), so those panels render "nothing here".
+//! requests, extra links, task dependencies), so those panels render "nothing here"; and
+//! the tries of a task instance addressed with its map index in the path.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use serde_json::{json, Value};
 use crate::problem::{datastore_problem, engine_problem, Problem};
 use crate::rest_api::dags::load;
 use crate::rest_api::query::{like, order_field, Params};
-use crate::rest_api::{shapes, Api};
+use crate::rest_api::{shapes, task_instances, Api};
 
 /// An empty `{<field>: [], total_entries: 0}` collection.
 pub fn empty(field: &'static str) -> Json<Value> {
@@ -89,4 +90,42 @@ pub async fn hitl_detail(
     Err(Problem::not_found(format!(
         "task {task_id:?} of run {run_id:?} of DAG {dag_id:?} has no human-in-the-loop request: Leoflow has no such tasks"
     )))
+}
+
+/// `GET …/taskInstances/{task_id}/{map_index}/tries`: the REST API's tries listing, with
+/// the map index in the path as the UI sends it.
+pub async fn mapped_tries(
+    State(api): State<Arc<Api>>,
+    Path((dag_id, run_id, task_id, map_index)): Path<(String, String, String, String)>,
+) -> Result<Json<Value>, Problem> {
+    let query = RawQuery(Some(format!("map_index={}", map_index_of(&map_index)?)));
+    task_instances::tries(State(api), Path((dag_id, run_id, task_id)), query).await
+}
+
+/// `GET …/taskInstances/{task_id}/{map_index}/tries/{task_try_number}`.
+pub async fn mapped_try(
+    State(api): State<Arc<Api>>,
+    Path((dag_id, run_id, task_id, map_index, try_number)): Path<(
+        String,
+        String,
+        String,
+        String,
+        String,
+    )>,
+) -> Result<Json<Value>, Problem> {
+    let query = RawQuery(Some(format!("map_index={}", map_index_of(&map_index)?)));
+    task_instances::try_detail(
+        State(api),
+        Path((dag_id, run_id, task_id, try_number)),
+        query,
+    )
+    .await
+}
+
+fn map_index_of(raw: &str) -> Result<i32, Problem> {
+    raw.parse().map_err(|_| {
+        Problem::bad_request(format!(
+            "map_index must be an integer (-1 for an unmapped task), got {raw:?}"
+        ))
+    })
 }
