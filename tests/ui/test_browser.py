@@ -104,6 +104,8 @@ def test_walk(page):
     shot(page, "01-login")
     page.click("button")
     page.wait_for_url(lambda url: "/auth/login" not in url)
+    # Back where the SPA sent us from.
+    assert urllib.parse.urlparse(page.url).path == "/dags", page.url
     watch.arm()
 
     # The home page: the dashboard's numbers and the broken DAG file's import error.
