@@ -73,7 +73,8 @@ fn ui_dir() -> Option<PathBuf> {
             wheel.display()
         ));
     }
-    ui_assets::install_from_wheel(&wheel, &dir).unwrap();
+    // The wheel is cached, so this is the install `leoflow setup` does, without a download.
+    ui_assets::fetch(wheel.parent().unwrap(), &dir).unwrap();
     Some(dir)
 }
 

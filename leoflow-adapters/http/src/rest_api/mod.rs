@@ -95,9 +95,10 @@ impl Api {
 /// The REST API v2 and `/auth/*` router over `engine`.
 ///
 /// Serves `/api/v2/*` (Airflow 3.2.1's shapes; see the README for the supported routes)
-/// and `/auth/token`, plus the API's own description (`/api/v2/openapi.json`, `/docs`).
-/// Every route but `/api/v2/version`, `/api/v2/monitor/health`, the description and the
-/// login/logout endpoints needs a user token (`Authorization: Bearer` or the `_token`
+/// and `/auth/token`, plus the API's own description (`/api/v2/openapi.json`, `/docs`) and
+/// the private `/ui/*` API of the Airflow 3.2.1 web UI (`crate::ui_api`, same table, same
+/// guard). Every route but `/api/v2/version`, `/api/v2/monitor/health`, `/ui/config`, the
+/// description and the login/logout endpoints needs a user token (`Authorization: Bearer` or the `_token`
 /// cookie). The login rate limit keys on the peer address: serve the router with
 /// `into_make_service_with_connect_info::<std::net::SocketAddr>()` (without it every
 /// client shares one budget). The router has no fallback, so it merges with
