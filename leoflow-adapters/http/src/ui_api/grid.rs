@@ -290,3 +290,45 @@ pub async fn ti_summaries(
     }
     Ok(([(CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use leoflow_ports::run::{RunKey, TaskKey};
+
+    use super::*;
+
+    fn ti(map_index: i32, state: TaskState) -> TaskInstance {
+        let mut t = TaskInstance::new(TaskKey::new(&RunKey::new("d", "r"), "t", map_index), "x", 0);
+        t.state = state;
+        t
+    }
+
+    fn cell(states: &[TaskState], single: bool) -> Value {
+        let tis: Vec<TaskInstance> = (0..).zip(states).map(|(i, s)| ti(i, *s)).collect();
+        let refs: Vec<&TaskInstance> = tis.iter().collect();
+        summary("t", "t", &refs, single, 1)
+    }
+
+    #[test]
+    fn a_cell_of_many_instances_shows_the_most_urgent_state_and_the_counts() {
+        use TaskState::{Failed, None, Running, Success};
+        let c = cell(&[Success, Failed, Running, Success], false);
+        assert_eq!(c["state"], "failed");
+        assert_eq!(
+            c["child_states"],
+            json!({"failed": 1, "running": 1, "success": 2})
+        );
+        assert_eq!(cell(&[Success, None], false)["state"], Value::Null);
+        assert_eq!(cell(&[Success, Running], false)["state"], "running");
+        assert_eq!(cell(&[], false)["child_states"], json!({}));
+    }
+
+    #[test]
+    fn an_unmapped_task_is_its_instance() {
+        let c = cell(&[TaskState::UpForRetry], true);
+        assert_eq!(c["state"], "up_for_retry");
+        assert_eq!(c["child_states"], Value::Null);
+        assert_eq!(c["dag_version_number"], 1);
+        assert_eq!(cell(&[], true)["state"], Value::Null);
+    }
+}
