@@ -2,7 +2,7 @@
 //! state) and `GET /ui/dashboard/historical_metrics_data` (runs and task instances by
 //! state over a time window).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
@@ -99,22 +99,29 @@ pub async fn historical_metrics(
     .into_iter()
     .map(|k| (k, 0))
     .collect();
+    // One task-instance query per DAG with runs in the window (not one per run).
+    let mut window: BTreeMap<&str, HashSet<&str>> = BTreeMap::new();
     for r in runs
         .iter()
         .filter(|r| r.run_after >= start && r.run_after <= end)
         .take(STATE_COUNT_LIMIT)
     {
         *run_states.entry(r.state.as_str()).or_default() += 1;
+        window.entry(&r.dag_id).or_default().insert(&r.run_id);
+    }
+    for (dag_id, run_ids) in window {
         let filter = TaskFilter {
-            dag_id: Some(r.dag_id.clone()),
-            run_id: Some(r.run_id.clone()),
+            dag_id: Some(dag_id.to_string()),
             ..TaskFilter::default()
         };
         let (tis, _) = store
             .list_task_instances(&filter)
             .await
             .map_err(datastore_problem)?;
-        for ti in tis {
+        for ti in tis
+            .iter()
+            .filter(|t| run_ids.contains(t.key.run_id.as_str()))
+        {
             *ti_states.entry(count_key(ti.state)).or_default() += 1;
         }
     }
