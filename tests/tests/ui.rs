@@ -612,4 +612,8 @@ async fn the_airflow_ui_walks_in_headless_chromium() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    eprintln!(
+        "{}",
+        std::fs::read_to_string(root().join("target/ui-screenshots/timings.txt")).unwrap()
+    );
 }

@@ -122,9 +122,13 @@ def test_walk(page):
     shot(page, "02b-dag-list")
     watch.check("the DAG list")
 
-    # The grid of the finished etl run, with its task group.
+    # The grid of the finished etl run, with its task group (timed: issue #9 wants the
+    # grid interactive within 2 s; the figure is recorded, not asserted).
+    t0 = time.monotonic()
     page.goto(BASE + "/dags/etl")
     expect(page.get_by_text("report").first).to_be_visible()
+    with open(os.path.join(SHOTS, "timings.txt"), "w") as f:
+        f.write(f"etl grid visible after {time.monotonic() - t0:.2f} s\n")
     expect(page.get_by_text("etl", exact=True).first).to_be_visible()
     page.wait_for_load_state("networkidle")
     shot(page, "03-etl-grid")
