@@ -200,6 +200,26 @@ def test_walk(page):
     shot(page, "08-run-grid")
     watch.check("the run page")
 
+    # A running task's log grows on screen while it runs (the UI polls every
+    # auto_refresh_interval, 3 s as in Airflow); how fast it follows is recorded, not asserted.
+    res = page.request.post(BASE + "/api/v2/dags/ticker/dagRuns", data={"logical_date": None})
+    assert res.ok, res.text()
+    tick_run = urllib.parse.quote(res.json()["dag_run_id"], safe="")
+    ti_path = f"/api/v2/dags/ticker/dagRuns/{tick_run}/taskInstances/tick"
+    end = time.time() + 30
+    while api(page, ti_path)["state"] != "running" and time.time() < end:
+        time.sleep(0.2)
+    page.goto(f"{BASE}/dags/ticker/runs/{tick_run}/tasks/tick")
+    expect(page.get_by_text("tick 2", exact=True).first).to_be_visible()
+    t_seen = time.monotonic()
+    expect(page.get_by_text("tick 5", exact=True).first).to_be_visible()
+    lag = time.monotonic() - t_seen
+    assert api(page, ti_path)["state"] == "running", "the log did not grow while the task ran"
+    shot(page, "09-live-log")
+    with open(os.path.join(SHOTS, "timings.txt"), "a") as f:
+        f.write(f"a running task's log went from line 2 to line 5 (3 s of output) in {lag:.2f} s on screen\n")
+    watch.check("the live log")
+
     # Logging out sends the user back to the login page; so does a bad token.
     page.goto(BASE + "/api/v2/auth/logout")
     page.wait_for_url(re.compile(r".*/api/v2/auth/login.*"))

@@ -14,7 +14,8 @@ use crate::rest_api::Api;
 
 /// The instance name the UI shows in its title and navigation.
 const INSTANCE_NAME: &str = "Leoflow";
-/// Seconds between the UI's refreshes of running DAGs and runs.
+/// Seconds between the UI's refreshes of running DAGs, runs and task logs (Airflow's
+/// default).
 const AUTO_REFRESH_SECONDS: u32 = 3;
 
 /// `GET /ui/config`.
