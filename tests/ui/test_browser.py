@@ -211,7 +211,7 @@ def test_walk(page):
     watch.check("the run page")
 
     # A running task's log grows on screen while it runs (the UI polls every
-    # auto_refresh_interval, 3 s as in Airflow); how fast it follows is recorded, not asserted.
+    # auto_refresh_interval, 1 s); how fast it follows is recorded, not asserted.
     res = page.request.post(BASE + "/api/v2/dags/ticker/dagRuns", data={"logical_date": None})
     assert res.ok, res.text()
     tick_run = urllib.parse.quote(res.json()["dag_run_id"], safe="")
@@ -221,13 +221,19 @@ def test_walk(page):
         time.sleep(0.2)
     page.goto(f"{BASE}/dags/ticker/runs/{tick_run}/tasks/tick")
     expect(page.get_by_text("tick 2", exact=True).first).to_be_visible()
-    t_seen = time.monotonic()
-    expect(page.get_by_text("tick 5", exact=True).first).to_be_visible()
-    lag = time.monotonic() - t_seen
+    lags = []
+    for n in (3, 4, 5):
+        t_seen = time.monotonic()
+        expect(page.get_by_text(f"tick {n}", exact=True).first).to_be_visible()
+        lags.append(time.monotonic() - t_seen)
     assert api(page, ti_path)["state"] == "running", "the log did not grow while the task ran"
     shot(page, "09-live-log")
     with open(os.path.join(SHOTS, "timings.txt"), "a") as f:
-        f.write(f"a running task's log went from line 2 to line 5 (3 s of output) in {lag:.2f} s on screen\n")
+        f.write(
+            "a running task's log lines, printed 1 s apart, appeared "
+            + ", ".join(f"{x:.2f}" for x in lags)
+            + " s apart on screen\n"
+        )
     watch.check("the live log")
 
     # Logging out sends the user back to the login page; so does a bad token.
