@@ -236,6 +236,22 @@ def test_walk(page):
         )
     watch.check("the live log")
 
+    # The browse and admin pages render on Leoflow's data (or empty lists).
+    for name, path in [
+        ("10-runs", "/dag_runs"),
+        ("11-task-instances", "/task_instances"),
+        ("12-audit-log", "/events"),
+        ("13-variables", "/variables"),
+        ("14-connections", "/connections"),
+        ("15-pools", "/pools"),
+        ("16-dag-code", "/dags/hello/code"),
+        ("17-calendar", "/dags/hello/calendar"),
+    ]:
+        page.goto(BASE + path)
+        page.wait_for_load_state("networkidle")
+        shot(page, name)
+        watch.check(f"the page {path}")
+
     # Logging out sends the user back to the login page; so does a bad token.
     page.goto(BASE + "/api/v2/auth/logout")
     page.wait_for_url(re.compile(r".*/api/v2/auth/login.*"))
