@@ -545,6 +545,15 @@ async fn the_bundle_is_served_with_airflows_spa_rules() {
     let r = send(
         &s.url,
         "GET",
+        &format!("/static/{script}"),
+        vec![("Accept-Encoding", "br, gzip".into())],
+        None,
+    )
+    .await;
+    assert_eq!(r.header("content-encoding"), Some("br"));
+    let r = send(
+        &s.url,
+        "GET",
         "/static/i18n/locales/en/common.json",
         vec![],
         None,

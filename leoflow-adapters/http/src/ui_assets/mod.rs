@@ -19,7 +19,7 @@ pub use install::{
 
 /// The web UI served from `assets_dir` (a directory [`fetch`] filled): `/static/*` and, for
 /// every other GET outside `/api`, `/ui`, `/auth` and `/agent`, the SPA's `index.html`.
-/// Responses are gzip-compressed when the client accepts it. Merge it with
+/// Responses are brotli- or gzip-compressed when the client accepts it. Merge it with
 /// [`api_router`](crate::api_router): its routes take precedence, this router only
 /// answers what they do not. When the bundle is missing, pages answer 503 with a short
 /// page that says to run `leoflow setup`.
