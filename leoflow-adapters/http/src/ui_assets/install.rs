@@ -64,8 +64,9 @@ pub fn is_installed(dir: &Path) -> bool {
 }
 
 /// Makes `dest` hold the UI bundle: does nothing when it already does, else downloads the
-/// wheel into `cache_dir` (kept there, so a second install never downloads again) and
-/// unpacks it with [`install_from_wheel`].
+/// wheel into `cache_dir` (kept there, so a second install never downloads again; curl
+/// draws a progress bar on stderr) and unpacks it with [`install_from_wheel`]. Blocks: call
+/// it from the CLI or `spawn_blocking`.
 pub fn fetch(cache_dir: &Path, dest: &Path) -> Result<(), Error> {
     if is_installed(dest) {
         return Ok(());
