@@ -4,7 +4,8 @@ usage: validate_airflow_schema.py <v2-rest-api-generated.yaml> <samples.json>
 
 samples.json is a list of {method, path (Airflow's route template), status, body}; every
 2xx sample's body must match the schema Airflow documents for that route, method and
-status (JSON Schema 2020-12, `$ref`s resolved inside the document). A status Airflow does
+status, or the component named by the sample's optional `schema` (for one line of an NDJSON
+stream, which the document types only as a string) (JSON Schema 2020-12, `$ref`s resolved inside the document). A status Airflow does
 not document for the route is an error too. Exits 1 listing every mismatch.
 """
 import json
@@ -32,6 +33,8 @@ def main() -> int:
             failures.append(f"{where}: Airflow documents {sorted(op['responses'])} only")
             continue
         content = resp.get("content", {}).get("application/json")
+        if "schema" in s:
+            content = {"schema": {"$ref": f'#/components/schemas/{s["schema"]}'}}
         if content is None:
             if s["body"] is not None:
                 failures.append(f"{where}: Airflow documents no body, got one")

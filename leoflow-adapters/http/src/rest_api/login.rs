@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, LOCATION, SET_COOKIE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -71,7 +71,8 @@ pub async fn token(State(api): State<Arc<Api>>, req: Request) -> Result<Response
 /// get the login page, which posts to `/auth/token` and stores the token in `_token`.
 pub async fn page(State(api): State<Arc<Api>>, req: Request) -> Response {
     let params = Params::parse(req.uri().query().unwrap_or(""));
-    let next = safe_next(params.one("next"));
+    let host = req.headers().get(HOST).and_then(|h| h.to_str().ok());
+    let next = safe_next(params.one("next"), host);
     if authenticate(&api, req.headers()).is_ok() {
         return (StatusCode::TEMPORARY_REDIRECT, [(LOCATION, next)]).into_response();
     }
@@ -103,11 +104,21 @@ pub async fn logout() -> Response {
         .into_response()
 }
 
-/// `next` if it is a path on this server (one leading `/`), else `/`: the login page
+/// `next` if it is a path on this server (one leading `/`, or an absolute URL whose host
+/// is this request's `Host`, which is what the Airflow UI sends), else `/`: the login page
 /// never sends a user to another site.
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
+fn safe_next(next: Option<&str>, host: Option<&str>) -> String {
+    let next = next.unwrap_or("/");
+    let path = ["http://", "https://"]
+        .iter()
+        .find_map(|scheme| next.strip_prefix(scheme))
+        .map_or(Some(next), |rest| {
+            let (authority, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
+            host.is_some_and(|h| h.eq_ignore_ascii_case(authority))
+                .then_some(path)
+        });
+    match path {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.into(),
         _ => "/".into(),
     }
 }
@@ -146,9 +157,18 @@ mod tests {
 
     #[test]
     fn next_stays_on_this_server() {
-        assert_eq!(safe_next(Some("/dags/x")), "/dags/x");
-        assert_eq!(safe_next(Some("//evil.example")), "/");
-        assert_eq!(safe_next(Some("https://evil.example")), "/");
-        assert_eq!(safe_next(None), "/");
+        let here = Some("127.0.0.1:8080");
+        assert_eq!(safe_next(Some("/dags/x"), here), "/dags/x");
+        assert_eq!(safe_next(Some("//evil.example"), here), "/");
+        assert_eq!(safe_next(Some("https://evil.example"), here), "/");
+        assert_eq!(safe_next(Some("https://evil.example/dags"), here), "/");
+        assert_eq!(
+            safe_next(Some("http://127.0.0.1:8080/dags/x?tab=grid"), here),
+            "/dags/x?tab=grid"
+        );
+        assert_eq!(safe_next(Some("http://127.0.0.1:8080"), here), "/");
+        assert_eq!(safe_next(Some("http://127.0.0.1:8080//evil"), here), "/");
+        assert_eq!(safe_next(Some("http://127.0.0.1:8080/x"), None), "/");
+        assert_eq!(safe_next(None, here), "/");
     }
 }

@@ -5,12 +5,12 @@
 
 mod config;
 mod connections;
-mod dag_runs;
+pub(crate) mod dag_runs;
 mod dag_versions;
-mod dags;
+pub(crate) mod dags;
 mod event_logs;
-mod guard;
-mod identity;
+pub(crate) mod guard;
+pub(crate) mod identity;
 mod import_errors;
 mod login;
 mod login_limit;
@@ -18,10 +18,10 @@ mod logs;
 mod monitor;
 mod openapi;
 mod pools;
-mod query;
-mod routes;
-mod shapes;
-mod task_instances;
+pub(crate) mod query;
+pub(crate) mod routes;
+pub(crate) mod shapes;
+pub(crate) mod task_instances;
 mod tasks;
 mod variables;
 mod xcom;
@@ -76,10 +76,10 @@ impl std::fmt::Debug for ApiConfig {
 
 /// The state every handler shares.
 pub(crate) struct Api {
-    engine: Engine,
-    tokens: UserTokens,
+    pub(crate) engine: Engine,
+    pub(crate) tokens: UserTokens,
     cipher: Cipher,
-    token_ttl: Duration,
+    pub(crate) token_ttl: Duration,
     max_body_bytes: usize,
     limiter: login_limit::LoginLimiter,
     routes: HashMap<(Method, &'static str), routes::Route>,
@@ -95,9 +95,10 @@ impl Api {
 /// The REST API v2 and `/auth/*` router over `engine`.
 ///
 /// Serves `/api/v2/*` (Airflow 3.2.1's shapes; see the README for the supported routes)
-/// and `/auth/token`, plus the API's own description (`/api/v2/openapi.json`, `/docs`).
-/// Every route but `/api/v2/version`, `/api/v2/monitor/health`, the description and the
-/// login/logout endpoints needs a user token (`Authorization: Bearer` or the `_token`
+/// and `/auth/token`, plus the API's own description (`/api/v2/openapi.json`, `/docs`) and
+/// the private `/ui/*` API of the Airflow 3.2.1 web UI (`crate::ui_api`, same table, same
+/// guard). Every route but `/api/v2/version`, `/api/v2/monitor/health`, `/ui/config`, the
+/// description and the login/logout endpoints needs a user token (`Authorization: Bearer` or the `_token`
 /// cookie). The login rate limit keys on the peer address: serve the router with
 /// `into_make_service_with_connect_info::<std::net::SocketAddr>()` (without it every
 /// client shares one budget). The router has no fallback, so it merges with
@@ -112,7 +113,7 @@ pub fn api_router(engine: Engine, config: ApiConfig) -> Router {
         .expect("ApiConfig::jwt_secret must be at least 16 bytes");
     let mut routes = HashMap::new();
     let mut by_path: BTreeMap<&'static str, MethodRouter<Arc<Api>>> = BTreeMap::new();
-    for (route, handler) in routes::table() {
+    for (route, handler) in routes::table().into_iter().chain(crate::ui_api::table()) {
         let path = route.path;
         let merged = match by_path.remove(path) {
             Some(existing) => existing.merge(handler),

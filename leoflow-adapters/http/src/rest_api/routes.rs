@@ -60,6 +60,7 @@ const RUNS_QUERY: &[&str] = &[
 #[rustfmt::skip]
 const TIS_QUERY: &[&str] = &[
     "limit", "offset", "state", "task_id", "map_index", "order_by", "try_number",
+    "run_after_gte", "run_after_gt", "run_after_lte", "run_after_lt",
     "start_date_gte", "start_date_gt", "start_date_lte", "start_date_lt",
     "end_date_gte", "end_date_gt", "end_date_lte", "end_date_lt",
 ];
@@ -68,7 +69,7 @@ const XCOM_QUERY: &[&str] = &["limit", "offset", "map_index", "xcom_key"];
 const XCOM_ENTRY_QUERY: &[&str] = &["map_index", "deserialize", "stringify"];
 const ORDERED_PAGE: &[&str] = &["limit", "offset", "order_by"];
 
-fn route<H, T>(
+pub(crate) fn route<H, T>(
     method: Method,
     path: &'static str,
     access: Access,

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
+use chrono::{DateTime, Utc};
 use leoflow_core::commands::{ClearRequest, Selection};
-use leoflow_ports::datastore::TaskFilter;
+use leoflow_ports::datastore::{RunFilter, TaskFilter};
 use leoflow_ports::run::{DagRun, RunKey, TaskInstance, TaskKey};
 use leoflow_ports::state::TaskState;
 use serde::Deserialize;
@@ -31,7 +32,11 @@ const TI_ORDER: &[&str] = &[
     "try_number",
     "dag_id",
     "run_id",
+    "run_after",
 ];
+
+/// Each run's `run_after`, for the filters and the order that use it.
+type RunAfter = HashMap<(String, String), DateTime<Utc>>;
 
 /// `TaskInstanceCollectionResponse` of `tis` (every one of them, no paging).
 pub async fn collection_json(api: &Api, tis: Vec<TaskInstance>) -> Result<Value, Problem> {
@@ -69,12 +74,20 @@ fn parse_state(s: &str) -> Result<TaskState, String> {
     }
 }
 
-fn sort(tis: &mut [TaskInstance], order: Option<(String, bool)>) {
+fn sort(tis: &mut [TaskInstance], order: Option<(String, bool)>, run_after: Option<&RunAfter>) {
     let Some((field, desc)) = order else {
         return;
     };
     tis.sort_by(|a, b| {
         let k = |t: &TaskInstance| match field.as_str() {
+            "run_after" => (
+                String::new(),
+                run_after.and_then(|m| {
+                    m.get(&(t.key.dag_id.clone(), t.key.run_id.clone()))
+                        .copied()
+                }),
+                t.key.clone(),
+            ),
             "state" => (t.state.as_str().to_string(), None, t.key.clone()),
             "start_date" => (String::new(), t.started_at, t.key.clone()),
             "end_date" => (String::new(), t.ended_at, t.key.clone()),
@@ -99,6 +112,7 @@ async fn query(
     filter: TaskFilter,
     order: Option<(String, bool)>,
     page: Page,
+    run_after: Option<&RunAfter>,
     keep: impl Fn(&TaskInstance) -> bool,
 ) -> Result<Json<Value>, Problem> {
     let (mut tis, _) = api
@@ -108,7 +122,7 @@ async fn query(
         .await
         .map_err(datastore_problem)?;
     tis.retain(|t| keep(t));
-    sort(&mut tis, order);
+    sort(&mut tis, order, run_after);
     let total = tis.len();
     let items = render(api, &page.apply(tis)).await?;
     Ok(Json(shapes::collection("task_instances", items, total)))
@@ -139,11 +153,33 @@ pub async fn list(
     let try_numbers: Vec<u32> = q.parsed_all("try_number", "a non-negative integer")?;
     let started = Range::from_params(&q, "start_date")?;
     let ended = Range::from_params(&q, "end_date")?;
+    let run_after = Range::from_params(&q, "run_after")?;
     if dag_id != "~" && run_id != "~" {
         load_run(&api, &dag_id, &run_id).await?;
     } else if dag_id != "~" {
         load(&api, &dag_id).await?;
     }
+    // The UI's grid bounds and orders task instances by their run's `run_after`.
+    let by_run_after = order.as_ref().is_some_and(|(f, _)| f == "run_after");
+    let runs_after: Option<RunAfter> = if run_after == Range::default() && !by_run_after {
+        None
+    } else {
+        let filter = RunFilter {
+            dag_id: wildcard(&dag_id),
+            ..RunFilter::default()
+        };
+        let (runs, _) = api
+            .engine
+            .datastore()
+            .list_runs(&filter)
+            .await
+            .map_err(datastore_problem)?;
+        Some(
+            runs.into_iter()
+                .map(|r| ((r.dag_id, r.run_id), r.run_after))
+                .collect(),
+        )
+    };
     let filter = TaskFilter {
         dag_id: wildcard(&dag_id),
         run_id: wildcard(&run_id),
@@ -152,8 +188,13 @@ pub async fn list(
         limit: None,
         offset: 0,
     };
-    query(&api, filter, order, page, |t| {
-        map_index.is_none_or(|m| t.key.map_index == m)
+    query(&api, filter, order, page, runs_after.as_ref(), |t| {
+        runs_after.as_ref().is_none_or(|m| {
+            run_after.contains(
+                m.get(&(t.key.dag_id.clone(), t.key.run_id.clone()))
+                    .copied(),
+            )
+        }) && map_index.is_none_or(|m| t.key.map_index == m)
             && (try_numbers.is_empty() || try_numbers.contains(&t.try_number))
             && started.contains(t.started_at)
             && ended.contains(t.ended_at)
@@ -224,6 +265,7 @@ pub async fn batch(
         filter,
         order,
         Page::new(body.page_limit, body.page_offset),
+        None,
         |t| {
             (dag_ids.is_empty() || dag_ids.contains(&t.key.dag_id))
                 && (run_ids.is_empty() || run_ids.contains(&t.key.run_id))
