@@ -62,6 +62,16 @@ impl Home {
         self.root.join("postgres")
     }
 
+    /// The Airflow UI bundle (`leoflow setup` installs it).
+    pub fn ui_dir(&self) -> PathBuf {
+        self.root.join("ui")
+    }
+
+    /// Downloads kept for reuse (the Airflow wheel the UI comes from).
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
     /// Creates the home if it is missing. Mode 0711: others cannot list it, but the managed
     /// Postgres' unprivileged account (when we run as root) can reach its cluster inside.
     pub fn create(&self) -> Result<(), Error> {

@@ -3,6 +3,7 @@
 //! (only its argon2 hash is stored). Also `leoflow lite reset-password`.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
 
 use crate::cli::SetupArgs;
 use crate::console;
@@ -33,8 +34,9 @@ pub fn run(args: &SetupArgs) -> Result<(), Error> {
     let home = Home::resolve()?;
     let interactive = !args.yes && std::io::stdin().is_terminal();
     if let Some(config) = home.load()? {
+        install_ui(home.root(), &home.ui_dir(), &home.cache_dir());
         println!(
-            "Leoflow is already set up in {} (admin {:?}); nothing to do. Forgot the password? Run `leoflow lite reset-password`.",
+            "Leoflow is already set up in {} (admin {:?}). Forgot the password? Run `leoflow lite reset-password`.",
             home.root().display(),
             config.admin_user
         );
@@ -51,6 +53,7 @@ pub fn run(args: &SetupArgs) -> Result<(), Error> {
         console::green("✓"),
         home.root().display()
     );
+    install_ui(home.root(), &home.ui_dir(), &home.cache_dir());
     if let Some(password) = &outcome.password {
         println!("{}", banner(&outcome.config, password));
     }
@@ -79,6 +82,44 @@ fn ask_port() -> Result<u16, Error> {
             Ok(p) if p > 0 => return Ok(p),
             _ => println!("{line:?} is not a port number (1-65535); try again"),
         }
+    }
+}
+
+/// Installs the Airflow 3.2.1 UI bundle into `ui_dir` unless it is there: from the wheel
+/// `LEOFLOW_UI_WHEEL` names, else downloaded once from PyPI (sha256 pinned) unless
+/// `LEOFLOW_UI_DOWNLOAD=0`. A failure is a warning: the API works without the UI, and the
+/// next `leoflow setup` tries again.
+pub fn install_ui(home: &Path, ui_dir: &Path, cache_dir: &Path) {
+    if leoflow_http::ui_assets::is_installed(ui_dir) {
+        return;
+    }
+    let result = if let Some(wheel) = std::env::var_os("LEOFLOW_UI_WHEEL") {
+        leoflow_http::ui_assets::install_from_wheel(Path::new(&wheel), ui_dir)
+    } else if std::env::var("LEOFLOW_UI_DOWNLOAD").is_ok_and(|v| v == "0") {
+        println!(
+            "  web UI not installed (LEOFLOW_UI_DOWNLOAD=0); the REST API works without it — run `leoflow setup` to install it"
+        );
+        return;
+    } else {
+        println!(
+            "  downloading the Airflow {} web UI (apache-airflow-core wheel from PyPI, once) …",
+            leoflow_http::ui_assets::AIRFLOW_VERSION
+        );
+        leoflow_http::ui_assets::fetch(cache_dir, ui_dir)
+    };
+    match result {
+        Ok(()) => println!(
+            "{} Airflow {} web UI installed in {}",
+            console::green("✓"),
+            leoflow_http::ui_assets::AIRFLOW_VERSION,
+            ui_dir.display()
+        ),
+        Err(e) => eprintln!(
+            "{} the web UI could not be installed: {e}. The REST API works without it; run `leoflow setup` again (home {}) to retry, or set LEOFLOW_UI_WHEEL to a downloaded apache_airflow_core-{}-py3-none-any.whl",
+            console::yellow("!"),
+            home.display(),
+            leoflow_http::ui_assets::AIRFLOW_VERSION
+        ),
     }
 }
 

@@ -40,6 +40,7 @@ impl Scratch {
             .current_dir(self.tmp.path())
             .env("LEOFLOW_HOME", self.path(".leoflow-home"))
             .env("NO_COLOR", "1")
+            .env("LEOFLOW_UI_DOWNLOAD", "0")
             .env_remove("LEOFLOW_PYTHON")
             .output()
             .expect("the leoflow binary runs")

@@ -64,7 +64,13 @@ impl Sandbox {
             .env("LEOFLOW_ADMIN_PASSWORD", "otter4821")
             .env("NO_COLOR", "1")
             .env_remove("LEOFLOW_PYTHON")
+            // Tests never download: the UI comes from the wheel `.ci/run` fetched, if any.
+            .env("LEOFLOW_UI_DOWNLOAD", "0")
             .stdin(Stdio::null());
+        match airflow_wheel() {
+            Some(wheel) => cmd.env("LEOFLOW_UI_WHEEL", wheel),
+            None => cmd.env_remove("LEOFLOW_UI_WHEEL"),
+        };
         cmd
     }
 
@@ -369,6 +375,17 @@ fn lite_runs_the_sample_reloads_edits_and_resumes_after_a_restart() {
     assert_eq!(body["metadatabase"]["status"], "healthy", "{body}");
     let (status, _) = lite.call("/api/v2/dags", None, None);
     assert_eq!(status, 401, "the API needs a login");
+    // The Airflow UI is served from the same port (installed by setup from the wheel), or
+    // a page saying how to get it.
+    let (status, page) = lite.call("/dags", None, None);
+    let page = page.as_str().unwrap_or_default().to_string();
+    if airflow_wheel().is_some() {
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("<base href=\"/\""), "{page}");
+    } else {
+        assert_eq!(status, 503, "{page}");
+        assert!(page.contains("leoflow setup"), "{page}");
+    }
     let token = lite.login();
     let (status, body) = lite.call("/api/v2/dags", Some(&token), None);
     assert_eq!(status, 200, "{body}");
@@ -743,4 +760,11 @@ fn a_backup_restores_the_database_and_the_configuration() {
     cluster
         .stop(leoflow_postgres::cluster::StopMode::Fast)
         .unwrap();
+}
+
+/// The apache-airflow-core wheel `.ci/run` downloads into `target/airflow-wheel`, if any.
+fn airflow_wheel() -> Option<PathBuf> {
+    let wheel = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/airflow-wheel/apache_airflow_core-3.2.1-py3-none-any.whl");
+    wheel.is_file().then_some(wheel)
 }

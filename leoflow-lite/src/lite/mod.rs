@@ -46,6 +46,11 @@ pub fn run(args: &LiteArgs) -> Result<(), Error> {
 async fn serve(args: &LiteArgs) -> Result<(), Error> {
     let home = Home::resolve()?;
     let outcome = setup::ensure(&home, args.port.unwrap_or(setup::DEFAULT_PORT))?;
+    let ui_dir = home.ui_dir();
+    {
+        let (root, ui, cache) = (home.root().to_path_buf(), home.ui_dir(), home.cache_dir());
+        let _ = tokio::task::spawn_blocking(move || setup::install_ui(&root, &ui, &cache)).await;
+    }
     if let Some(password) = &outcome.password {
         println!("{}", setup::banner(&outcome.config, password));
     }
@@ -85,7 +90,10 @@ async fn serve(args: &LiteArgs) -> Result<(), Error> {
             .await
             .map_err(|e| Error::Usage(format!("the datastore task failed: {e}")))??
     };
-    let result = run_with(args, &config, dags, python, agent, listener, port, &store).await;
+    let result = run_with(
+        args, &config, dags, python, agent, listener, port, &store, ui_dir,
+    )
+    .await;
     if let Some(managed) = &store.managed {
         println!("stopping the managed PostgreSQL …");
         if let Err(e) = managed.stop() {
@@ -106,6 +114,7 @@ async fn run_with(
     listener: tokio::net::TcpListener,
     port: u16,
     store: &datastore::Datastore,
+    ui_dir: PathBuf,
 ) -> Result<(), Error> {
     leoflow_postgres::ensure_database(&store.url).await?;
     let adapters = PostgresConfig::new(store.url.clone()).build().await?;
@@ -165,7 +174,7 @@ async fn run_with(
         login_rate_limit_per_minute: 30,
         max_body_bytes: 4 * 1024 * 1024,
     };
-    let router = server::router(&engine, tokens, api);
+    let router = server::router(&engine, tokens, api, ui_dir);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(async move {
         axum::serve(

@@ -1,13 +1,14 @@
-//! The one HTTP server of `leoflow lite`: the agent API (`/agent/v1/*`) and the REST API
-//! (`/api/v2/*`, `/auth/*`) on one axum router, bound after a port pre-flight that says
-//! what to do when the port is taken.
+//! The one HTTP server of `leoflow lite`: the agent API (`/agent/v1/*`), the REST API
+//! (`/api/v2/*`, `/auth/*`, `/ui/*`) and the Airflow UI on one axum router, bound after a
+//! port pre-flight that says what to do when the port is taken.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use axum::Router;
 use leoflow_core::Engine;
 use leoflow_http::token::AgentTokens;
-use leoflow_http::{agent_router, api_router, AgentApi, ApiConfig};
+use leoflow_http::{agent_router, api_router, ui_router, AgentApi, ApiConfig};
 use tokio::net::TcpListener;
 
 use crate::Error;
@@ -31,7 +32,10 @@ pub async fn bind(host: &str, port: u16) -> Result<TcpListener, Error> {
     })
 }
 
-/// Every route Lite serves.
-pub fn router(engine: &Engine, tokens: AgentTokens, api: ApiConfig) -> Router {
-    agent_router(AgentApi::new(engine.clone(), tokens)).merge(api_router(engine.clone(), api))
+/// Every route Lite serves: the agent API, the REST API (with the UI's `/ui/*` API) and
+/// the Airflow UI bundle from `ui_dir`.
+pub fn router(engine: &Engine, tokens: AgentTokens, api: ApiConfig, ui_dir: PathBuf) -> Router {
+    agent_router(AgentApi::new(engine.clone(), tokens))
+        .merge(api_router(engine.clone(), api))
+        .merge(ui_router(ui_dir))
 }
