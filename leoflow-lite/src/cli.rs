@@ -40,6 +40,89 @@ pub enum Command {
     /// Manage Lite's database: apply migrations, wipe it, back it up or restore it.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Log in to a running Leoflow and print a token (export it as LEOFLOW_TOKEN).
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Register compiled DAGs (dag.json from `leoflow compile`) with a running Leoflow; a
+    /// file whose content is already registered changes nothing.
+    Push(PushArgs),
+    /// Trigger, list and inspect runs on a running Leoflow.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+}
+
+/// Where the server is (`--server`, else `$LEOFLOW_SERVER`, else http://localhost:8088);
+/// the token comes from `$LEOFLOW_TOKEN`.
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// The Leoflow server's base URL.
+    #[arg(long, global = true)]
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Print a token for USER; the password comes from $LEOFLOW_PASSWORD, else stdin.
+    Token {
+        #[arg(long, default_value = "admin")]
+        user: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// dag.json files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Trigger a run now; prints its run id.
+    Trigger {
+        dag_id: String,
+        /// The run's conf, a JSON object.
+        #[arg(long)]
+        conf: Option<String>,
+        /// Wait for the run to end; exit 1 unless it succeeded.
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// The newest runs, of one DAG or of all.
+    List {
+        dag_id: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// A run's state and its task instances.
+    Status {
+        dag_id: String,
+        run_id: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// A task attempt's log.
+    Logs {
+        dag_id: String,
+        run_id: String,
+        task_id: String,
+        /// The attempt (try number).
+        #[arg(long = "try", default_value_t = 1)]
+        try_number: u32,
+        /// The map index of a mapped task.
+        #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
+        map_index: i32,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +310,9 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         },
         Command::Doctor(args) => crate::doctor::run(args),
         Command::Db(command) => crate::db::run(command),
+        Command::Auth(command) => crate::remote::auth(command),
+        Command::Push(args) => crate::remote::push(args),
+        Command::Runs(command) => crate::remote::runs(command),
     }
 }
 

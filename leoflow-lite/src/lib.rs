@@ -14,6 +14,7 @@ pub mod init;
 pub mod lite;
 pub mod overlay;
 pub mod project;
+pub mod remote;
 pub mod setup;
 pub mod source;
 pub mod validate;

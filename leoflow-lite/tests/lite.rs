@@ -430,6 +430,61 @@ fn lite_runs_the_sample_reloads_edits_and_resumes_after_a_restart() {
         .collect();
     assert_eq!(states, ["success"; 4], "{tis}");
 
+    // The same through the CLI client: log in, trigger and wait, status, logs.
+    let server = format!("http://127.0.0.1:{}", lite.port);
+    let cli = |args: &[&str], token: Option<&str>| {
+        let mut cmd = sandbox.command(args);
+        cmd.env("LEOFLOW_SERVER", &server)
+            .env("LEOFLOW_PASSWORD", "otter4821");
+        match token {
+            Some(t) => cmd.env("LEOFLOW_TOKEN", t),
+            None => cmd.env_remove("LEOFLOW_TOKEN"),
+        };
+        cmd.output().unwrap()
+    };
+    let out = cli(&["auth", "token"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli_token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let out = cli(&["runs", "list", "hello"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("HTTP 401") && err.contains("leoflow auth token"),
+        "{err}"
+    );
+    let out = cli(&["runs", "trigger", "hello", "--wait"], Some(&cli_token));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && text.trim_end().ends_with("success"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli_run = text.lines().next().unwrap().to_string();
+    let out = cli(&["runs", "status", "hello", &cli_run], Some(&cli_token));
+    let status_text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        status_text.contains(": success") && status_text.matches("success").count() == 5,
+        "{status_text}"
+    );
+    let out = cli(&["runs", "list"], Some(&cli_token));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&cli_run));
+    let first_task = tis["task_instances"][0]["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = cli(
+        &["runs", "logs", "hello", &cli_run, &first_task],
+        Some(&cli_token),
+    );
+    let logs = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && logs.contains("task started"),
+        "{logs}"
+    );
+
     let rt = runtime();
     let dag_py = sandbox.project().join("dag.py");
     let good = std::fs::read_to_string(&dag_py).unwrap();
@@ -537,6 +592,39 @@ fn lite_runs_the_sample_reloads_edits_and_resumes_after_a_restart() {
         );
         assert_eq!(wait_run(&adapters, &key, &lite).await, RunState::Success);
     });
+    // `leoflow push` registers a compiled dag.json once; pushing it again changes nothing.
+    let spec = sandbox.tmp.path().join("hello.json");
+    let out = sandbox
+        .command(&["compile", &sandbox.project().display().to_string(), "-o"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let push = |token: &str| {
+        let out = sandbox
+            .command(&[
+                "push",
+                &spec.display().to_string(),
+                "--server",
+                &format!("http://127.0.0.1:{}", lite.port),
+            ])
+            .env("LEOFLOW_TOKEN", token)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let token = lite.login();
+    assert!(push(&token).starts_with("registered hello: version"));
+    assert!(push(&token).starts_with("unchanged hello: version"));
     let (code, output) = lite.interrupt();
     assert_eq!(code, 0, "{output}");
 }

@@ -4,7 +4,7 @@
 Reads the `measure.py run` and `measure.py sample` outputs of both systems (JSON), plus the
 Leoflow-only figures, and prints one Markdown section. Only the standard library is needed.
 
-  combine.py --leoflow lf.json --leoflow-idle lf_idle.json --airflow af.json [--airflow-idle af_idle.json]
+  combine.py --leoflow lf.json --leoflow-idle lf_idle.json [--airflow af.json] [--airflow-idle af_idle.json]
              [--airflow-label "measured in this run"] [--extra extra.md] [--meta KEY=VALUE ...]
 
 Per DAG (median over the measured repetitions, warm-up excluded; min-max when there are
@@ -153,7 +153,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--leoflow", required=True)
     p.add_argument("--leoflow-idle")
-    p.add_argument("--airflow", required=True)
+    p.add_argument("--airflow", help="omitted when the Airflow run produced no results")
     p.add_argument("--airflow-idle")
     p.add_argument("--airflow-label", default="measured in this run")
     p.add_argument("--extra", help="a Markdown file appended as is (Leoflow-only figures)")
@@ -161,7 +161,8 @@ def main() -> int:
     a = p.parse_args()
 
     load = lambda path: json.load(open(path)) if path else None  # noqa: E731
-    lf, af = load(a.leoflow), load(a.airflow)
+    lf = load(a.leoflow)
+    af = load(a.airflow) or {"runs": [], "wait_healthy_s": float("nan")}
     bare = {expr: bare_seconds(expr) for expr, _ in TASK_CODE.values() if expr}
 
     out = [f"## Run {time.strftime('%Y-%m-%d %H:%M:%S %Z')}", ""]
