@@ -9,6 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use leoflow_core::engine::Error as EngineError;
 use leoflow_ports::dag::DagSpec;
 use leoflow_ports::state::RunState;
 use leoflow_ports::version::DagRecord;
@@ -170,6 +171,32 @@ pub async fn patch(
 /// attempts), then deletes every run (with their task instances, XComs and logs); the DAG
 /// and its versions stay. Answers 200 `{}` as
 /// Airflow's document says.
+/// Fails an unfinished run (stopping its attempts, so nothing reports into a deleted run).
+/// The scheduler may move the run at the same moment (the mark is a compare-and-set): read
+/// it again and retry, and stop once it has finished on its own.
+async fn stop_run(api: &Api, key: &leoflow_ports::run::RunKey) -> Result<(), Problem> {
+    const ATTEMPTS: usize = 10;
+    for _ in 0..ATTEMPTS {
+        let current = api
+            .engine
+            .datastore()
+            .get_run(key)
+            .await
+            .map_err(datastore_problem)?;
+        if current.is_none_or(|r| r.state.is_finished()) {
+            return Ok(());
+        }
+        match api.engine.set_run_state(key, RunState::Failed).await {
+            Ok(_) => return Ok(()),
+            Err(EngineError::Conflict(_)) => tokio::task::yield_now().await,
+            Err(e) => return Err(engine_problem(e)),
+        }
+    }
+    Err(engine_problem(EngineError::Conflict(format!(
+        "run {key} kept changing state while the DAG was being deleted; retry the delete"
+    ))))
+}
+
 pub async fn delete(
     State(api): State<Arc<Api>>,
     Path(dag_id): Path<String>,
@@ -184,11 +211,7 @@ pub async fn delete(
     for r in &runs {
         let key = r.key();
         if !r.state.is_finished() {
-            // Stop its attempts first, so nothing reports into a deleted run.
-            api.engine
-                .set_run_state(&key, RunState::Failed)
-                .await
-                .map_err(engine_problem)?;
+            stop_run(&api, &key).await?;
         }
         let _ = api.engine.xcom().delete_for_run(&key).await;
         let _ = api.engine.logs().delete_for_run(&key).await;
