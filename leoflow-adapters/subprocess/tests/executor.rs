@@ -230,6 +230,7 @@ async fn one_process_per_attempt_with_a_clean_environment() {
             "LEOFLOW_AGENT_URL",
             "LEOFLOW_PROJECT_DIR",
             "LEOFLOW_PYTHON",
+            "LEOFLOW_WARM_SOCKET",
             "PATH",
             "TASK_VAR"
         ],
