@@ -69,11 +69,14 @@ pub fn start(socket: &Path, spec: &Spec, workdir: &Path) -> Result<Forked, Strin
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let request = json!({
+    let mut request = json!({
         "workdir": workdir.display().to_string(),
         "env": env,
         "cwd": spec.cwd.display().to_string(),
     });
+    if let Some(dag_file) = spec.warm.as_ref().and_then(|w| w.dag_file.as_ref()) {
+        request["dag_file"] = Value::String(dag_file.clone());
+    }
     let mut line = request.to_string().into_bytes();
     line.push(b'\n');
     let fds = [stdin.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];

@@ -39,6 +39,8 @@ pub struct Spec {
 pub struct Warm {
     pub socket: PathBuf,
     pub workdir: PathBuf,
+    /// The attempt's DAG file (relative to the spec's cwd), which the server keeps imported.
+    pub dag_file: Option<String>,
 }
 
 /// A started task process: its pid (= process group), its output, and how to wait for it.

@@ -90,6 +90,7 @@ pub fn plan(ctx: &Context, setup: &Setup, workdir: &Path, base_env: &[(String, S
                 warm: setup.warm_socket.clone().map(|socket| Warm {
                     socket,
                     workdir: workdir.to_path_buf(),
+                    dag_file: dag_file(ctx),
                 }),
             },
             kind: Kind::Python,
@@ -106,6 +107,16 @@ pub fn plan(ctx: &Context, setup: &Setup, workdir: &Path, base_env: &[(String, S
             false,
         )),
     }
+}
+
+/// The DAG file of a python task whose entrypoint is `<file.py>:<task_id>`.
+fn dag_file(ctx: &Context) -> Option<String> {
+    let entrypoint = ctx.task.entrypoint.as_deref()?;
+    let (file, _) = entrypoint.rsplit_once(':')?;
+    Path::new(file)
+        .extension()
+        .is_some_and(|ext| ext == "py")
+        .then(|| file.to_owned())
 }
 
 fn bash(ctx: &Context, workdir: &Path, base_env: &[(String, String)]) -> Plan {

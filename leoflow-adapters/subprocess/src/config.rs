@@ -25,11 +25,16 @@ pub struct SubprocessConfig {
     /// Keep a warm Python runtime that forks python attempts (milliseconds instead of an
     /// interpreter start each); when false, every python attempt starts cold.
     pub warm_runtime: bool,
+    /// Where agents create their per-attempt work directories (`LEOFLOW_WORK_ROOT`).
+    /// `None`: a private directory on `/dev/shm` when the host has one (removed with the
+    /// executor), else the agents' default, `TMPDIR`.
+    pub work_root: Option<PathBuf>,
 }
 
 impl SubprocessConfig {
     /// Defaults: `python3`, no shim path, no extra variables, a 10 s kill grace (the agent
-    /// itself gives its task 5 s, and needs a moment to report), a warm Python runtime.
+    /// itself gives its task 5 s, and needs a moment to report), a warm Python runtime,
+    /// work directories on `/dev/shm` when there is one.
     pub fn new(
         agent_path: impl Into<PathBuf>,
         project_dir: impl Into<PathBuf>,
@@ -42,6 +47,7 @@ impl SubprocessConfig {
             extra_env: BTreeMap::new(),
             kill_grace: Duration::from_secs(10),
             warm_runtime: true,
+            work_root: None,
         }
     }
 }

@@ -27,6 +27,7 @@ use tokio::process::Command;
 
 use crate::config::SubprocessConfig;
 use crate::warm::WarmRuntime;
+use crate::work_root::WorkRoot;
 
 static WARNING: Once = Once::new();
 
@@ -43,6 +44,7 @@ struct Inner {
     hostname: Option<String>,
     state: Mutex<State>,
     warm: Option<WarmRuntime>,
+    work_root: Option<WorkRoot>,
 }
 
 #[derive(Default)]
@@ -99,6 +101,7 @@ impl SubprocessExecutor {
         SubprocessExecutor {
             inner: Arc::new(Inner {
                 warm,
+                work_root: WorkRoot::choose(config.work_root.as_deref()),
                 config,
                 credentials,
                 logs,
@@ -166,6 +169,13 @@ impl Inner {
                 w.socket().display().to_string(),
             ),
             None => env.remove("LEOFLOW_WARM_SOCKET"),
+        };
+        match &self.work_root {
+            Some(root) => env.insert(
+                "LEOFLOW_WORK_ROOT".into(),
+                root.path().display().to_string(),
+            ),
+            None => env.remove("LEOFLOW_WORK_ROOT"),
         };
         env
     }

@@ -6,6 +6,7 @@
 mod config;
 mod executor;
 mod warm;
+mod work_root;
 
 pub use config::SubprocessConfig;
 pub use executor::SubprocessExecutor;

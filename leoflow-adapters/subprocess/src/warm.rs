@@ -77,7 +77,8 @@ impl Drop for WarmRuntime {
 }
 
 /// What starts the server: the task interpreter, the shim on its path, a clean
-/// environment (each child's environment is replaced by its attempt's anyway).
+/// environment (each child's environment is replaced by its attempt's anyway) that keeps
+/// `LEOFLOW_WARM_DAG_CACHE` (`0` turns the server's DAG cache off).
 fn server_command(config: &SubprocessConfig, socket: &Path) -> Command {
     let mut path: Vec<String> = config
         .shim_path
@@ -92,7 +93,7 @@ fn server_command(config: &SubprocessConfig, socket: &Path) -> Command {
         .arg(&config.project_dir)
         .env_clear()
         .envs(
-            ["PATH", "HOME", "LANG", "TMPDIR"]
+            ["PATH", "HOME", "LANG", "TMPDIR", "LEOFLOW_WARM_DAG_CACHE"]
                 .into_iter()
                 .filter_map(|k| std::env::var(k).ok().map(|v| (k, v))),
         )

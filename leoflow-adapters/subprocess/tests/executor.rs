@@ -231,6 +231,7 @@ async fn one_process_per_attempt_with_a_clean_environment() {
             "LEOFLOW_PROJECT_DIR",
             "LEOFLOW_PYTHON",
             "LEOFLOW_WARM_SOCKET",
+            "LEOFLOW_WORK_ROOT",
             "PATH",
             "TASK_VAR"
         ],
@@ -241,6 +242,13 @@ async fn one_process_per_attempt_with_a_clean_environment() {
         "a task cannot redirect its agent"
     );
     assert_eq!(env["LEOFLOW_AGENT_TOKEN"], format!("token-for-{}", a.id));
+    if Path::new("/dev/shm").is_dir() {
+        assert!(
+            env["LEOFLOW_WORK_ROOT"].starts_with("/dev/shm/leoflow-work-"),
+            "work directories go to a private directory on the memory file system: {}",
+            env["LEOFLOW_WORK_ROOT"]
+        );
+    }
     assert!(lines.iter().all(|l| l.stream == log::LogStream::System));
     let _ = std::fs::remove_dir_all(&s.dir);
 }

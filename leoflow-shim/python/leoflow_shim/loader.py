@@ -1,7 +1,9 @@
 """Imports one DAG file under the shim, isolated from other files, and returns the DAG objects it defines.
 
-The same loader serves the task runtime: `load_task()` re-imports a DAG file in "run" mode and returns the task
-object (operator instance, TaskFlow callable and arguments) for one task id.
+The same loader serves the task runtime: `load_task()` imports a DAG file in "run" mode and returns the task
+object (operator instance, TaskFlow callable and arguments) for one task id. In the warm fork server, `warm_dag()`
+imports a DAG file once and keeps it while the file and the project modules it imported are unchanged; the attempts
+forked from the server then find it in memory instead of importing it again (ADR 0010).
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ def _is_shim_module(module) -> bool:
 
 # airflow modules already found to come from the shim (name -> module object), so they are not checked again.
 _SHIM_MODULES: dict = {}
+# len(sys.modules) after the last full check: an attempt forked from the warm runtime skips the walk over every module
+# (which would also copy the pages of the forked memory it touches) when no module came or went since.
+_CHECKED_MODULE_COUNT = [-1]
 
 
 def prepare_interpreter() -> None:
@@ -68,6 +73,8 @@ def prepare_interpreter() -> None:
         if PYTHON_ROOT in sys.path:
             sys.path.remove(PYTHON_ROOT)
         sys.path.insert(0, PYTHON_ROOT)
+    if _CHECKED_MODULE_COUNT[0] == len(sys.modules) and "airflow" in sys.modules:
+        return
     for name in [n for n in sys.modules if n == "airflow" or n.startswith("airflow.")]:
         module = sys.modules[name]
         if _SHIM_MODULES.get(name) is module:
@@ -81,6 +88,7 @@ def prepare_interpreter() -> None:
     if "pendulum" not in sys.modules and PENDULUM_FALLBACK_DIR not in sys.path:
         if importlib.util.find_spec("pendulum") is None:
             sys.path.append(PENDULUM_FALLBACK_DIR)
+    _CHECKED_MODULE_COUNT[0] = len(sys.modules)
 
 
 def _module_name(path: str) -> str:
@@ -190,14 +198,90 @@ def _collect_dags(module, current) -> list:
 
 
 def load_task(path: str, root: str, dag_id: str, task_id: str):
-    """Re-import a DAG file in run mode and return the task object for (dag_id, task_id) — for the task runtime."""
+    """Import a DAG file in run mode and return the task object for (dag_id, task_id) — for the task runtime.
+
+    A DAG file the fork server warmed (and that is unchanged) is taken from memory instead of being imported again.
+    """
     from .task_context import parsing_for
 
-    with parsing_for(dag_id, task_id):
-        result = load_file(path, root, mode="run", keep_modules=True)
+    warm = _WARM_DAGS.get(os.path.abspath(path))
+    if warm is not None and warm.is_current():
+        sys.modules.update(warm.modules)
+        result = warm.result
+    else:
+        with parsing_for(dag_id, task_id):
+            result = load_file(path, root, mode="run", keep_modules=True)
     if result.errors:
         raise RuntimeError("; ".join(repr(e) for e in result.errors))
     for dag in result.dags:
         if dag.dag_id == dag_id:
             return dag.get_task(task_id)
     raise LookupError(f"DAG {dag_id!r} not found in {result.fileloc}")
+
+
+# -- the warm DAG cache (fork server) ----------------------------------------------------------------------------------
+
+
+def _file_stamp(path: str):
+    """What identifies one version of a file without reading it: (inode, size, mtime in ns), or None if it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class WarmDag:
+    """A DAG file imported once in the fork server: its DAGs, the modules it imported, and their files' stamps."""
+
+    def __init__(self, result: LoadResult, modules: dict, stamps: dict):
+        self.result = result
+        self.modules = modules
+        self.stamps = stamps
+
+    def is_current(self) -> bool:
+        """True while the DAG file and every project module it imported are unchanged on disk."""
+        return all(_file_stamp(path) == stamp for path, stamp in self.stamps.items())
+
+
+# Absolute DAG file path -> WarmDag, filled by warm_dag() in the fork server and inherited by the forked attempts.
+_WARM_DAGS: dict = {}
+
+
+def warm_dag(path: str, root: str) -> bool:
+    """Import the DAG file at `path` into the warm cache unless it is there and current; True when it is cached.
+
+    The project modules the file imports are kept with it but taken out of `sys.modules`, so two DAG files with
+    same-named helper modules (a workspace of projects) never see each other's. A file that fails to import is not
+    cached: its attempts import it themselves and report the error.
+    """
+    path = os.path.abspath(path)
+    warm = _WARM_DAGS.get(path)
+    if warm is not None and warm.is_current():
+        return True
+    _WARM_DAGS.pop(path, None)
+    stamp = _file_stamp(path)
+    if stamp is None:
+        return False
+    root = os.path.abspath(root)
+    before = set(sys.modules)
+    result = load_file(path, root, mode="run", keep_modules=True)
+    user_dirs = [os.path.dirname(path), root]
+    module_name = _module_name(path)
+    added = {
+        name: sys.modules[name]
+        for name in set(sys.modules) - before
+        if name == module_name or _is_user_module(sys.modules[name], user_dirs)
+    }
+    for name in added:
+        del sys.modules[name]
+    if result.errors or not result.dags:
+        return False
+    stamps = {path: stamp}
+    for module in added.values():
+        source = getattr(module, "__file__", None)
+        if source:
+            stamps[os.path.abspath(source)] = _file_stamp(source)
+    _WARM_DAGS[path] = WarmDag(result, added, stamps)
+    prepare_interpreter()  # records the module count, so the forked attempts skip the check
+    return True

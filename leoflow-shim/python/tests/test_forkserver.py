@@ -71,13 +71,15 @@ class Server:
         self.pid = pid
         self.log = log
 
-    def start(self, workdir, env=None):
+    def start(self, workdir, env=None, cwd=None, dag_file=None):
         """Start an attempt with fresh pipes; returns (attempt, stdout reader fd, stderr reader fd)."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         null = os.open(os.devnull, os.O_RDONLY)
         try:
-            attempt = start_attempt(self.socket, workdir, null, out_w, err_w, env=self.project.env(env))
+            attempt = start_attempt(
+                self.socket, workdir, null, out_w, err_w, env=self.project.env(env), cwd=cwd, dag_file=dag_file
+            )
         finally:
             for fd in (out_w, err_w, null):
                 os.close(fd)
@@ -329,3 +331,116 @@ def test_the_benchmark_dags_run_through_the_fork_server(tmp_path, short_dir):
         assert _children_of(running.pid) == []
     finally:
         assert running.stop() == 0
+
+
+# -- the warm DAG cache ----------------------------------------------------------------------------------------------
+
+COUNTED_DAG = """
+import os
+from datetime import datetime
+
+from airflow.sdk import DAG, task
+
+from helper import LABEL
+
+with open(os.path.join(os.path.dirname(__file__), "imports.log"), "a") as log:
+    log.write(f"{os.getpid()}\\n")
+
+with DAG(dag_id="counted", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+
+    @task
+    def label():
+        import helper  # the same module object the DAG file imported
+
+        return {"label": LABEL, "same_module": helper.LABEL == LABEL, "pid": os.getpid()}
+
+    label()
+"""
+
+
+def _label(server, project, cwd=None, dag_file="dag.py"):
+    workdir = project.attempt("label", dag_id="counted")
+    attempt, out, err = server.start(workdir, cwd=cwd, dag_file=dag_file)
+    stderr = (_read_all(out), _read_all(err))[1]
+    assert attempt.wait(timeout=60) == 0, stderr
+    with open(os.path.join(workdir, "result.json")) as fh:
+        result = json.load(fh)
+    assert result["status"] == "success", result
+    return result["return_value"]
+
+
+def _imports(project, sub=""):
+    with open(os.path.join(project.root, sub, "imports.log")) as fh:
+        return [int(line) for line in fh.read().split()]
+
+
+def test_a_named_dag_file_is_imported_once_per_version_in_the_server(tmp_path, short_dir):
+    project = Project(tmp_path)
+    project.write(COUNTED_DAG)
+    project.write('LABEL = "one"\n', name="helper.py")
+    server = _start_server(project, os.path.join(short_dir, "s.sock"), preload=())
+    try:
+        values = [_label(server, project) for _ in range(5)]
+        assert [v["label"] for v in values] == ["one"] * 5
+        assert all(v["same_module"] for v in values)
+        assert len({v["pid"] for v in values}) == 5  # still one process per attempt
+        assert _imports(project) == [server.pid]  # the file's top level ran once, in the server
+        # An edited helper module is a new version: imported again, once.
+        project.write('LABEL = "two, edited"\n', name="helper.py")
+        assert [_label(server, project)["label"] for _ in range(3)] == ["two, edited"] * 3
+        assert _imports(project) == [server.pid, server.pid]
+        # So is an edited DAG file.
+        project.write(COUNTED_DAG.replace('{"label": LABEL,', '{"label": LABEL + "!",'))
+        assert _label(server, project)["label"] == "two, edited!"
+        assert _imports(project) == [server.pid] * 3
+    finally:
+        assert server.stop() == 0
+
+
+def test_the_dag_cache_can_be_turned_off(tmp_path, short_dir):
+    project = Project(tmp_path)
+    project.write(COUNTED_DAG)
+    project.write('LABEL = "one"\n', name="helper.py")
+    server = _start_server(
+        project, os.path.join(short_dir, "s.sock"), preload=(), extra_env={"LEOFLOW_WARM_DAG_CACHE": "0"}
+    )
+    try:
+        pids = [_label(server, project)["pid"] for _ in range(3)]
+        assert _imports(project) == pids  # each attempt imported the file itself
+    finally:
+        assert server.stop() == 0
+
+
+def test_same_named_helpers_of_two_projects_do_not_mix(tmp_path, short_dir):
+    """A workspace: one server for two projects whose DAG files both import a module called `helper`."""
+    workspace = Project(tmp_path)
+    for name in ("a", "b"):
+        workspace.write(COUNTED_DAG, name=f"{name}/dag.py")
+        workspace.write(f'LABEL = "{name}"\n', name=f"{name}/helper.py")
+    server = _start_server(workspace, os.path.join(short_dir, "s.sock"), preload=())
+    try:
+        seen = [_label(server, workspace, cwd=name)["label"] for name in ("a", "b", "a", "b")]
+        assert seen == ["a", "b", "a", "b"]
+        assert _imports(workspace, "a") == [server.pid] and _imports(workspace, "b") == [server.pid]
+    finally:
+        assert server.stop() == 0
+
+
+def test_a_broken_dag_file_is_not_cached_and_the_attempt_reports_it(tmp_path, short_dir):
+    project = Project(tmp_path)
+    project.write(COUNTED_DAG.replace("with DAG(", "raise RuntimeError('boom at import')\nwith DAG("))
+    project.write('LABEL = "one"\n', name="helper.py")
+    server = _start_server(project, os.path.join(short_dir, "s.sock"), preload=())
+    try:
+        workdir = project.attempt("label", dag_id="counted")
+        attempt, out, err = server.start(workdir, dag_file="dag.py")
+        _read_all(out), _read_all(err)
+        assert attempt.wait(timeout=60) == 0
+        with open(os.path.join(workdir, "result.json")) as fh:
+            result = json.load(fh)
+        assert result["status"] == "failed" and "boom at import" in result["error"], result
+        project.write(COUNTED_DAG)  # fixed: the next attempt runs
+        assert _label(server, project)["label"] == "one"
+        assert ping(server.socket)["pid"] == server.pid
+    finally:
+        assert server.stop() == 0
