@@ -83,7 +83,7 @@ the value to set. Arguments: (list $root $ref "values.path" generatable).
 {{- if .Values.executor.agentUrl -}}
 {{- .Values.executor.agentUrl -}}
 {{- else -}}
-{{- printf "http://%s.%s.svc:%v" (include "leoflow.fullname" .) .Release.Namespace .Values.service.port -}}
+{{- printf "http://%s.%s.svc.%s:%v" (include "leoflow.fullname" .) .Release.Namespace .Values.clusterDomain .Values.service.port -}}
 {{- end -}}
 {{- end -}}
 
