@@ -213,8 +213,15 @@ def test_the_migration_job_runs_before_install_and_upgrade(ci_values):
     assert spec["automountServiceAccountToken"] is False
     (c,) = spec["containers"]
     assert c["args"] == ["migrate"]
-    deploy = one(render(ci_values), "Deployment")
+    docs = render(ci_values)
+    deploy = one(docs, "Deployment")
     assert c["image"] == deploy["spec"]["template"]["spec"]["containers"][0]["image"]
+    # The Service and the PDB select the server pods only, never the migration pod.
+    job_labels = job["spec"]["template"]["metadata"]["labels"].items()
+    server_labels = deploy["spec"]["template"]["metadata"]["labels"].items()
+    for selector in (one(docs, "Service")["spec"]["selector"], one(docs, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"]):
+        assert selector.items() <= server_labels
+        assert not selector.items() <= job_labels
     assert [e["name"] for e in c["env"]][-1] == "LEOFLOW_DATABASE_URL"
 
 
@@ -262,6 +269,8 @@ def test_ha_with_ingress():
     service_ports = {p["name"]: p["port"] for p in one(docs, "Service")["spec"]["ports"]}
     assert service_ports == {"http": 8080, "metrics": 9090}
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    service_labels = one(docs, "Service")["metadata"]["labels"].items()
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service_labels
     assert one(docs, "Namespace")["metadata"]["name"] == "leoflow-tasks"
     assert not by_kind(docs, "Secret")
     env = {e["name"] for e in pod["containers"][0]["env"]}

@@ -21,14 +21,24 @@
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{- define "leoflow.selectorLabels" -}}
+{{/* Every object of the release. */}}
+{{- define "leoflow.instanceLabels" -}}
 app.kubernetes.io/name: {{ include "leoflow.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/*
+The server pods (Deployment, Service, PDB, anti-affinity, NetworkPolicy). The component
+keeps the migration Job's pod out of the Service and the PDB.
+*/}}
+{{- define "leoflow.selectorLabels" -}}
+{{ include "leoflow.instanceLabels" . }}
+app.kubernetes.io/component: server
+{{- end -}}
+
 {{- define "leoflow.labels" -}}
 helm.sh/chart: {{ include "leoflow.chart" . }}
-{{ include "leoflow.selectorLabels" . }}
+{{ include "leoflow.instanceLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: leoflow
