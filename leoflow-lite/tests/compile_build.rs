@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 /// notes whether the build context holds the shim, and exits 3 for the subcommand named by
 /// `$FAKE_BUILDER_FAIL`.
 const FAKE_BUILDER: &str = r#"#!/bin/sh
-echo "$(basename "$0") $*" >> "$FAKE_BUILDER_LOG"
+echo "${0##*/} $*" >> "$FAKE_BUILDER_LOG"
 if [ "$1" = build ] && [ -f "$6/.leoflow/shim/leoflow_shim/__init__.py" ] && [ -d "$6/.leoflow/shim/airflow" ]; then
   echo "shim in context" >> "$FAKE_BUILDER_LOG"
 fi
