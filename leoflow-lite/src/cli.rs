@@ -278,7 +278,7 @@ pub struct CompileArgs {
     /// Write each DAG to <DIR>/<dag_id>.json (default for DAG files and folders: ./build).
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
-    /// The task image recorded in dag.json.
+    /// The task image recorded in dag.json (with --build: the tag built and pushed).
     #[arg(long, value_name = "IMAGE", default_value = "")]
     pub image: String,
     /// The version label (default: `git describe --tags --always --dirty`, else "dev").
@@ -287,6 +287,19 @@ pub struct CompileArgs {
     /// The Python interpreter that imports the DAG files (default: $LEOFLOW_PYTHON, else python3).
     #[arg(long, value_name = "PYTHON")]
     pub python: Option<PathBuf>,
+    /// After compiling, build the task image --image from the project's Dockerfile.
+    #[arg(long)]
+    pub build: bool,
+    /// Push the built image (needs --build; log in to the registry first).
+    #[arg(long, requires = "build")]
+    pub push: bool,
+    /// The program that builds and pushes the image.
+    #[arg(long, value_enum, default_value_t, value_name = "BUILDER")]
+    pub builder: crate::image::Builder,
+    /// The Dockerfile (default: leoflow.yaml build.dockerfile, else Dockerfile in the build
+    /// context: leoflow.yaml build.context, else the project directory).
+    #[arg(long, value_name = "FILE")]
+    pub dockerfile: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -342,6 +355,27 @@ mod tests {
         };
         assert_eq!(args.path, PathBuf::from("."));
         assert_eq!(args.image, "");
+    }
+
+    #[test]
+    fn push_needs_build_and_the_builder_defaults_to_docker() {
+        let err =
+            Cli::try_parse_from(["leoflow", "compile", "--image", "i", "--push"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let cli = Cli::try_parse_from(["leoflow", "compile", "--image", "i", "--build", "--push"])
+            .unwrap();
+        let Command::Compile(args) = cli.command else {
+            panic!("not compile");
+        };
+        assert!(args.build && args.push);
+        assert_eq!(args.builder, crate::image::Builder::Docker);
+        let cli =
+            Cli::try_parse_from(["leoflow", "compile", "--build", "--builder", "buildah"]).unwrap();
+        let Command::Compile(args) = cli.command else {
+            panic!("not compile");
+        };
+        assert_eq!(args.builder, crate::image::Builder::Buildah);
+        assert!(Cli::try_parse_from(["leoflow", "compile", "--builder", "kaniko"]).is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `leoflow compile [path]`: checks the target like `validate`, then writes each valid DAG
 //! as dag.json — a project to `./dag.json` (or `-o`), plain DAG files and folders to
-//! `<output-dir>/<dag_id>.json` (default `./build`).
+//! `<output-dir>/<dag_id>.json` (default `./build`) — and, with `--build [--push]`, builds
+//! and pushes the task image named by `--image` (see [`crate::image`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,8 @@ use std::process::{Command, Stdio};
 
 use crate::cli::CompileArgs;
 use crate::diagnostic::Diagnostics;
+use crate::image;
+use crate::project::Project;
 use crate::source::Target;
 use crate::validate::{check, CheckedDag};
 use crate::Error;
@@ -20,7 +23,18 @@ const FILES_OUTPUT_DIR: &str = "build";
 
 /// `leoflow compile`.
 pub fn run(args: &CompileArgs) -> Result<(), Error> {
+    if args.build && args.image.is_empty() {
+        return Err(Error::Usage(
+            "--build needs --image REGISTRY/NAME:TAG (the tag to build, push and record in dag.json)".into(),
+        ));
+    }
     let target = Target::resolve(&args.path).map_err(|e| Error::Usage(e.to_string()))?;
+    // Resolved before compiling, so a missing Dockerfile fails fast.
+    let plan = if args.build {
+        Some(build_plan(args, &target)?)
+    } else {
+        None
+    };
     let version = args
         .dag_version
         .clone()
@@ -48,11 +62,43 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
             dag.spec.dag_version
         );
     }
-    if checked.diagnostics.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Failed(Diagnostics(checked.diagnostics)))
+    if !checked.diagnostics.is_empty() {
+        return Err(Error::Failed(Diagnostics(checked.diagnostics)));
     }
+    if let Some(plan) = plan {
+        return image::build_and_push(args.builder, &plan, shim.python_dir()?, args.push);
+    }
+    if !args.image.is_empty() {
+        println!(
+            "Note: image {} is recorded in dag.json but not built; add --build (and --push) to build it",
+            args.image
+        );
+    }
+    Ok(())
+}
+
+/// The image, Dockerfile and build context of `--build`: the project's (leoflow.yaml
+/// `build`), or the folder's for plain DAG files.
+fn build_plan(args: &CompileArgs, target: &Target) -> Result<image::Plan, Error> {
+    let (dir, config) = match target {
+        Target::Project(dir) => {
+            let project = Project::load(dir).map_err(|e| Error::Usage(e.to_string()))?;
+            (dir.clone(), project.config.build)
+        }
+        Target::Files { root, .. } if root.is_file() => (
+            root.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            None,
+        ),
+        Target::Files { root, .. } => (root.clone(), None),
+    };
+    image::Plan::new(
+        &args.image,
+        &dir,
+        args.dockerfile.as_deref(),
+        config.as_ref(),
+    )
 }
 
 fn output_path(args: &CompileArgs, target: &Target, dag: &CheckedDag) -> PathBuf {

@@ -1,5 +1,6 @@
-//! `leoflow init <dir>`: scaffolds a project — `leoflow.yaml` and a `dag.py` written in
-//! plain Airflow 3 that compiles and runs — with the dag_id taken from the directory name.
+//! `leoflow init <dir>`: scaffolds a project — `leoflow.yaml`, a `dag.py` written in plain
+//! Airflow 3 that compiles and runs, and the `Dockerfile` (+ `.dockerignore`) of its task
+//! image for `leoflow compile --build` — with the dag_id taken from the directory name.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,11 @@ use crate::Error;
 /// The dag_id used when the directory name has nothing usable.
 const FALLBACK_ID: &str = "my_dag";
 
+/// The task image's build file, read by `leoflow compile --build`.
+const DOCKERFILE: &str = "Dockerfile";
+const DOCKERIGNORE: &str = ".dockerignore";
+const DOCKERIGNORE_TEXT: &str = "# Kept out of the task image's build context.\n.git/\n**/__pycache__/\n*.pyc\n.venv/\nbuild/\ndag.json\n";
+
 /// `leoflow init`.
 pub fn run(args: &InitArgs) -> Result<(), Error> {
     let dir = &args.dir;
@@ -19,6 +25,15 @@ pub fn run(args: &InitArgs) -> Result<(), Error> {
         (PathBuf::from(project::FILE_NAME), leoflow_yaml(&dag_id)),
         (PathBuf::from(project::DEFAULT_DAG_SOURCE), dag_py(&dag_id)),
     ];
+    // The image files are only written where missing: an existing Dockerfile is the
+    // user's (unless --force).
+    let image_files: Vec<(PathBuf, String)> = [
+        (PathBuf::from(DOCKERFILE), dockerfile(&dag_id)),
+        (PathBuf::from(DOCKERIGNORE), DOCKERIGNORE_TEXT.to_string()),
+    ]
+    .into_iter()
+    .filter(|(name, _)| args.force || !dir.join(name).exists())
+    .collect();
     if !args.force {
         let existing: Vec<String> = files
             .iter()
@@ -39,7 +54,7 @@ pub fn run(args: &InitArgs) -> Result<(), Error> {
         path: dir.clone(),
         source,
     })?;
-    for (name, text) in &files {
+    for (name, text) in files.iter().chain(&image_files) {
         let path = dir.join(name);
         fs::write(&path, text).map_err(|source| Error::Io {
             action: "write",
@@ -48,7 +63,7 @@ pub fn run(args: &InitArgs) -> Result<(), Error> {
         })?;
     }
     println!(
-        "Initialized Leoflow project {dag_id:?} in {}\n  validate: leoflow validate {0}\n  compile:  leoflow compile {0}",
+        "Initialized Leoflow project {dag_id:?} in {}\n  validate: leoflow validate {0}\n  compile:  leoflow compile {0}\n  ship:     leoflow compile {0} --image REGISTRY/{dag_id}:TAG --build --push",
         dir.display()
     );
     Ok(())
@@ -113,6 +128,36 @@ dependencies: []
     )
 }
 
+/// The task image: Python, the shim (written into `.leoflow/shim` by `compile --build`), the
+/// project at the path the Kubernetes executor runs it from, a non-root user. The agent is
+/// not in it: the executor's init container injects it into every pod.
+fn dockerfile(dag_id: &str) -> String {
+    format!(
+        r#"# Task image of the Leoflow DAG "{dag_id}". `leoflow compile --image IMG --build --push`
+# builds it from this file (the project directory is the build context) and pushes it; the
+# Kubernetes executor runs each task attempt in a pod of this image, with the leoflow-agent
+# binary injected by an init container (nothing of Leoflow needs installing here).
+FROM python:3.11-slim-bookworm
+
+# The Airflow API shim and task runtime, copied here by `leoflow compile --build`.
+COPY {shim} /opt/leoflow/shim
+ENV PYTHONPATH=/opt/leoflow/shim \
+    PYTHONDONTWRITEBYTECODE=1
+
+# pip packages your tasks import (keep in step with leoflow.yaml `dependencies`), e.g.
+# RUN pip install --no-cache-dir requests==2.32.3
+
+# The project, where the executor expects it (LEOFLOW_EXECUTOR_PROJECT_DIR).
+COPY . /opt/leoflow/project
+WORKDIR /opt/leoflow/project
+
+# Pods run as this non-root user (runAsNonRoot).
+USER 65532:65532
+"#,
+        shim = crate::image::SHIM_DIR
+    )
+}
+
 fn dag_py(dag_id: &str) -> String {
     format!(
         r#""""{dag_id}: a starter DAG. This is plain Airflow 3 code: it also runs on Airflow."""
@@ -160,6 +205,37 @@ mod tests {
         assert_eq!(dag_id_for(&PathBuf::from("a".repeat(300))).len(), 200);
         let here = dag_id_for(Path::new("."));
         assert!(project::is_valid_dag_id(&here), "{here}");
+    }
+
+    #[test]
+    fn init_writes_the_image_files_but_keeps_a_dockerfile_of_the_users() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("etl");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(DOCKERFILE), "FROM mine\n").unwrap();
+        run(&InitArgs {
+            dir: dir.clone(),
+            force: false,
+        })
+        .unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.join(DOCKERFILE)).unwrap(),
+            "FROM mine\n"
+        );
+        assert!(fs::read_to_string(dir.join(DOCKERIGNORE))
+            .unwrap()
+            .contains(".git/"));
+        run(&InitArgs {
+            dir: dir.clone(),
+            force: true,
+        })
+        .unwrap();
+        let text = fs::read_to_string(dir.join(DOCKERFILE)).unwrap();
+        assert!(
+            text.contains("COPY .leoflow/shim /opt/leoflow/shim"),
+            "{text}"
+        );
+        assert!(text.contains("USER 65532:65532"), "{text}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod db;
 pub mod diagnostic;
 pub mod doctor;
 pub mod home;
+pub mod image;
 pub mod init;
 pub mod lite;
 pub mod overlay;
