@@ -46,7 +46,9 @@ pub fn run(command: &DbCommand) -> Result<(), Error> {
             });
             let manifest = on_database(&args.db, |url| async move {
                 migrate(url.clone()).await?;
-                backup::backup(&home, &url, &output).map(|m| (m, output))
+                backup::backup(&home, &url, &output)
+                    .await
+                    .map(|m| (m, output))
             })?;
             let (manifest, output) = manifest;
             let size = std::fs::metadata(&output).map_or(0, |m| m.len());
@@ -69,7 +71,7 @@ pub fn run(command: &DbCommand) -> Result<(), Error> {
             let schema = archive.manifest.schema_version;
             on_database(&args.db, |url| async move {
                 leoflow_postgres::reset_database(&url).await?;
-                backup::restore(&home, &archive, &url)?;
+                backup::restore(&home, &archive, &url).await?;
                 migrate(url).await
             })?;
             println!("restored {} (schema {schema})", args.input.display());
@@ -93,7 +95,12 @@ where
     Fut: std::future::Future<Output = Result<T, Error>>,
 {
     let home = Home::resolve()?;
-    let store = datastore::resolve(&args.postgres, &home)?;
+    let docker = matches!(
+        args.postgres,
+        datastore::Choice::Auto | datastore::Choice::Docker
+    )
+    .then(crate::docker::probe);
+    let store = datastore::resolve(&args.postgres, &home, docker.as_ref())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -236,6 +236,7 @@ fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+#[allow(clippy::needless_pass_by_value)] // Shaped for `map_err(failed)`.
 fn failed(e: sqlx::Error) -> Error {
     Error::Export {
         message: e.to_string(),

@@ -1,5 +1,6 @@
 //! `leoflow lite [PATH]`: the Lite edition in one process. Pre-flight (Python, the agent
-//! binary, the port), the datastore (a managed Postgres under the Leoflow home, or a DSN)
+//! binary, the port), the datastore (a managed Postgres under the Leoflow home, Docker's
+//! `postgres:16`, or a DSN)
 //! migrated with a drift check, every DAG of PATH compiled and registered, then the engine
 //! (serial dispatch), the subprocess executor and the HTTP server (agent API and REST API)
 //! on one tokio runtime,
@@ -27,11 +28,11 @@ use leoflow_postgres::PostgresConfig;
 use leoflow_subprocess::{SubprocessConfig, SubprocessExecutor};
 
 use crate::cli::{ExecutorChoice, LiteArgs};
-use crate::console;
 use crate::home::Home;
 use crate::lite::dags::Dags;
 use crate::setup;
 use crate::Error;
+use crate::{console, docker};
 
 /// `leoflow lite`.
 pub fn run(args: &LiteArgs) -> Result<(), Error> {
@@ -61,17 +62,27 @@ async fn serve(args: &LiteArgs) -> Result<(), Error> {
     let python = python(args.python.as_deref())?;
     let dags = Dags::discover(&path, &home.root().join("versions"))?;
     let agent = agent_binary(args.agent_bin.as_deref())?;
-    match args.executor {
-        ExecutorChoice::K8s => {
+    // One Docker probe serves both choices (ADR 0030), and only when one needs it.
+    let docker = (args.executor == ExecutorChoice::Auto
+        || matches!(
+            args.postgres,
+            datastore::Choice::Auto | datastore::Choice::Docker
+        ))
+    .then(docker::probe);
+    match (args.executor, &docker) {
+        (ExecutorChoice::K8s, _) => {
             return Err(Error::Usage(
                 "--executor k8s is not available yet (the Kubernetes executor is tracked by issue #10); use --executor subprocess".into(),
             ))
         }
         // The executor itself warns, once, that it is unsandboxed.
-        ExecutorChoice::Auto => {
-            println!("  executor: subprocess (auto: the Kubernetes executor is not available yet)");
+        (ExecutorChoice::Auto, Some(probe)) if probe.answers() => println!(
+            "  executor: subprocess (auto: Docker answers, but the Kubernetes executor is not available yet)"
+        ),
+        (ExecutorChoice::Auto, _) => {
+            println!("  executor: subprocess (auto: no Docker daemon answers)");
         }
-        ExecutorChoice::Subprocess => println!("  executor: subprocess"),
+        (ExecutorChoice::Subprocess, _) => println!("  executor: subprocess"),
     }
     if !is_loopback(&args.host) {
         println!(
@@ -86,7 +97,7 @@ async fn serve(args: &LiteArgs) -> Result<(), Error> {
     let store = {
         let choice = args.postgres.clone();
         let home = home.clone();
-        tokio::task::spawn_blocking(move || datastore::resolve(&choice, &home))
+        tokio::task::spawn_blocking(move || datastore::resolve(&choice, &home, docker.as_ref()))
             .await
             .map_err(|e| Error::Usage(format!("the datastore task failed: {e}")))??
     };
