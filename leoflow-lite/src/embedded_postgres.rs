@@ -99,7 +99,10 @@ impl Platform {
 /// cluster's unprivileged account cannot enter, such as under `/root` — `/var/lib/leoflow/
 /// runtimes`.
 pub fn runtimes_dir(home: &Home) -> PathBuf {
-    if cluster::reachable(home.root()) {
+    // The home may not exist yet: `Home::create` makes it enterable (0711), so its nearest
+    // existing ancestor decides.
+    let existing = home.root().ancestors().find(|p| p.exists());
+    if existing.is_some_and(cluster::reachable) {
         home.root().join("runtimes")
     } else {
         PathBuf::from("/var/lib/leoflow/runtimes")
