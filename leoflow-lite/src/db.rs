@@ -53,10 +53,14 @@ pub fn run(command: &DbCommand) -> Result<(), Error> {
             let (manifest, output) = manifest;
             let size = std::fs::metadata(&output).map_or(0, |m| m.len());
             println!(
-                "wrote {} ({size} bytes; schema {}, leoflow {})",
+                "wrote {} ({size} bytes; schema {}, leoflow {}, database {})",
                 output.display(),
                 manifest.schema_version,
-                manifest.leoflow_version
+                manifest.leoflow_version,
+                match manifest.datastore_format {
+                    backup::Format::PgDump => "dumped by pg_dump",
+                    backup::Format::Copy => "exported by Leoflow (no pg_dump found)",
+                }
             );
         }
         DbCommand::Restore(args) => {

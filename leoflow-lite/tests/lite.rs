@@ -66,6 +66,9 @@ impl Sandbox {
             .env_remove("LEOFLOW_PYTHON")
             // Tests never download: the UI comes from the wheel `.ci/run` fetched, if any.
             .env("LEOFLOW_UI_DOWNLOAD", "0")
+            // `--postgres auto` means Docker where a daemon answers: these tests run the
+            // managed cluster, on any machine.
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
             .stdin(Stdio::null());
         match airflow_wheel() {
             Some(wheel) => cmd.env("LEOFLOW_UI_WHEEL", wheel),

@@ -166,14 +166,22 @@ pub fn resolve(choice: &Choice, home: &Home, docker: Option<&Probe>) -> Result<D
         }
         Choice::Auto | Choice::Managed => {
             let cluster = managed_cluster(home)?;
-            if cluster.init()? {
-                println!(
-                    "  created the managed PostgreSQL {} cluster in {}",
-                    cluster.version(),
-                    cluster.dir().display()
-                );
+            if !cluster.is_initialised() {
+                let spinner = crate::progress::spinner("creating the PostgreSQL cluster (initdb)");
+                let created = cluster.init();
+                spinner.finish_and_clear();
+                if created? {
+                    println!(
+                        "  created the managed PostgreSQL {} cluster in {}",
+                        cluster.version(),
+                        cluster.dir().display()
+                    );
+                }
             }
-            let started_here = cluster.start()?;
+            let spinner = crate::progress::spinner("starting PostgreSQL");
+            let started_here = cluster.start();
+            spinner.finish_and_clear();
+            let started_here = started_here?;
             Ok(Datastore {
                 url: cluster.url(DATABASE),
                 managed: Some(Managed {
