@@ -96,16 +96,18 @@ pub fn fetch(
         .build()
         .map_err(|e| fail(format!("cannot start the async runtime: {e}")))?;
     let bytes = runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(30))
-            .build()
-            .map_err(|e| fail(e.to_string()))?;
+        let mut builder =
+            reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(30));
+        for certificate in extra_roots().map_err(&fail)? {
+            builder = builder.add_root_certificate(certificate);
+        }
+        let client = builder.build().map_err(|e| fail(chain(&e)))?;
         let mut response = client
             .get(url)
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(chain(&e)))?;
         let total = response.content_length();
         if total.is_some_and(|t| t > cap) {
             return Err(fail(format!("it is larger than the {cap}-byte cap")));
@@ -141,6 +143,34 @@ pub fn fetch(
     })?;
     pinned.check(&bytes, what, url)?;
     Ok(bytes)
+}
+
+/// The certificates of `$SSL_CERT_FILE` (a PEM bundle), trusted besides the built-in
+/// roots: what a TLS-inspecting proxy needs, as for curl and OpenSSL.
+fn extra_roots() -> Result<Vec<reqwest::Certificate>, String> {
+    let Some(file) = std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let file = PathBuf::from(file);
+    let pem = std::fs::read(&file)
+        .map_err(|e| format!("cannot read SSL_CERT_FILE {}: {e}", file.display()))?;
+    reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("SSL_CERT_FILE {} is not a PEM bundle: {e}", file.display()))
+}
+
+/// An error with its causes (reqwest's own message leaves out why a request failed).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Reads a local copy of a pinned file (the offline path) and checks it.
