@@ -936,6 +936,9 @@ fn registry(body: Vec<u8>) -> String {
 fn downloads_from(cmd: &mut Command, registry: &str) {
     cmd.env("LEOFLOW_SYSTEM_POSTGRES", "0")
         .env("LEOFLOW_NPM_REGISTRY", registry)
+        // The stand-in is local, whatever proxy the environment names.
+        .env("NO_PROXY", "127.0.0.1")
+        .env("no_proxy", "127.0.0.1")
         .env_remove("LEOFLOW_POSTGRES_TARBALL")
         .env_remove("LEOFLOW_PG_BIN");
 }

@@ -17,6 +17,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
 use leoflow_core::validate::Limits;
 use leoflow_core::{Dispatch, Engine, EngineConfig, ExecutorRouter};
 use leoflow_http::token::AgentTokens;
@@ -45,6 +47,7 @@ pub fn run(args: &LiteArgs) -> Result<(), Error> {
 }
 
 async fn serve(args: &LiteArgs) -> Result<(), Error> {
+    let mut stop = Stop::listen()?;
     let home = Home::resolve()?;
     let outcome = setup::ensure(&home, args.port.unwrap_or(setup::DEFAULT_PORT))?;
     let ui_dir = home.ui_dir();
@@ -102,7 +105,7 @@ async fn serve(args: &LiteArgs) -> Result<(), Error> {
             .map_err(|e| Error::Usage(format!("the datastore task failed: {e}")))??
     };
     let result = run_with(
-        args, &config, dags, python, agent, listener, port, &store, ui_dir,
+        args, &config, dags, python, agent, listener, port, &store, ui_dir, &mut stop,
     )
     .await;
     if let Some(managed) = &store.managed {
@@ -126,6 +129,7 @@ async fn run_with(
     port: u16,
     store: &datastore::Datastore,
     ui_dir: PathBuf,
+    stop: &mut Stop,
 ) -> Result<(), Error> {
     leoflow_postgres::ensure_database(&store.url).await?;
     let adapters = PostgresConfig::new(store.url.clone()).build().await?;
@@ -210,7 +214,7 @@ async fn run_with(
     }
     ready(args, config, port, &dags);
 
-    shutdown_signal().await;
+    stop.wait().await;
     println!(
         "stopping Leoflow Lite … (running tasks get {} s to finish)",
         args.grace
@@ -268,20 +272,30 @@ async fn drain(executor: &SubprocessExecutor, grace: Duration) {
     }
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let term = async {
-        match term.as_mut() {
-            Some(t) => {
-                t.recv().await;
-            }
-            None => std::future::pending().await,
+/// Ctrl-C and SIGTERM, caught from the start of `leoflow lite`: one arriving while the
+/// datastore starts or the DAGs compile is kept, and honoured as soon as Lite is up, so it
+/// never kills Lite before it has stopped what it started (the managed Postgres).
+struct Stop {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Stop {
+    fn listen() -> Result<Stop, Error> {
+        let listen = |kind| {
+            signal(kind).map_err(|e| Error::Usage(format!("cannot catch Ctrl-C / SIGTERM: {e}")))
+        };
+        Ok(Stop {
+            interrupt: listen(SignalKind::interrupt())?,
+            terminate: listen(SignalKind::terminate())?,
+        })
+    }
+
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
     }
 }
 
