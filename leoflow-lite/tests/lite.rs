@@ -1238,3 +1238,38 @@ fn a_database_migrated_by_a_newer_leoflow_is_refused() {
         .stop(leoflow_postgres::cluster::StopMode::Fast)
         .unwrap();
 }
+
+#[test]
+fn a_ctrl_c_during_start_up_still_stops_the_managed_postgres() {
+    let sandbox = Sandbox::new();
+    let port = free_port();
+    let mut child = sandbox
+        .command(&[
+            "lite",
+            &sandbox.project().display().to_string(),
+            "--port",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // As soon as the cluster runs (Lite may still be compiling the DAGs).
+    let end = Instant::now() + Duration::from_secs(120);
+    while !managed_postgres_runs(&sandbox) {
+        assert!(Instant::now() < end, "the managed Postgres never started");
+        assert!(child.try_wait().unwrap().is_none(), "lite exited early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let end = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < end, "lite did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(!managed_postgres_runs(&sandbox), "Postgres still runs");
+}
