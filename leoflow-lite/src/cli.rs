@@ -27,8 +27,9 @@ pub enum Command {
     /// Print the version.
     Version(VersionArgs),
     /// Create the Leoflow home (~/.leoflow, or $LEOFLOW_HOME) with its config.yaml, per-install
-    /// secrets and the single admin, whose password is printed once. `leoflow lite` runs it
-    /// for you the first time.
+    /// secrets and the single admin, whose password is printed once; install the web UI and,
+    /// without a PostgreSQL 14+ on this host (or Docker), download PostgreSQL 16.13 once.
+    /// `leoflow lite` runs it for you the first time.
     Setup(SetupArgs),
     /// Run the Lite edition: a local orchestrator (datastore, scheduler, task executor and
     /// HTTP API in one process) for a project, a folder of projects or an Airflow dags/
@@ -40,6 +41,10 @@ pub enum Command {
     /// Manage Lite's database: apply migrations, wipe it, back it up or restore it.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Remove what Leoflow put on this machine: the Leoflow home except the database, or
+    /// with --purge the database too (managed cluster, Docker volume). Projects and the
+    /// binaries are not touched.
+    Uninstall(UninstallArgs),
     /// Log in to a running Leoflow and print a token (export it as LEOFLOW_TOKEN).
     #[command(subcommand)]
     Auth(AuthCommand),
@@ -135,10 +140,21 @@ pub struct SetupArgs {
     pub port: Option<u16>,
 }
 
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// Also delete the database: every run, log, XCom, variable and connection.
+    #[arg(long)]
+    pub purge: bool,
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
 /// The `--executor` choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExecutorChoice {
-    /// The best available: today the subprocess executor (with a warning).
+    /// Kubernetes when a Docker daemon answers (not available yet, so today always the
+    /// subprocess executor, with a warning).
     Auto,
     /// One local, unsandboxed process per task attempt (development only).
     Subprocess,
@@ -160,9 +176,11 @@ pub struct LiteArgs {
     /// The address to listen on. Anything but loopback exposes Lite on your network.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
-    /// The datastore: `auto` (= managed), `managed` (a PostgreSQL cluster of system
-    /// PostgreSQL >= 14 binaries under the Leoflow home, on a Unix socket), `docker` (not
-    /// available yet), or a postgres:// URL of a server you run.
+    /// The datastore: `managed` (a PostgreSQL cluster under the Leoflow home on a Unix
+    /// socket, from the system's PostgreSQL >= 14, else PostgreSQL 16.13 downloaded once and
+    /// checked against a pinned sha512), `docker` (postgres:16 with `docker compose`),
+    /// `auto` (docker when a Docker daemon answers, else managed), or a postgres:// URL of a
+    /// server you run.
     #[arg(long, default_value = "auto", value_name = "auto|managed|docker|DSN")]
     pub postgres: crate::lite::datastore::Choice,
     /// How task attempts run.
@@ -202,7 +220,8 @@ pub enum DbCommand {
     /// Drop Lite's database and recreate it empty and migrated: every run, log and XCom is
     /// lost.
     Reset(DbResetArgs),
-    /// Write a tar.gz of Lite's database (pg_dump) and config.yaml, with a manifest.
+    /// Write a tar.gz of Lite's database and config.yaml, with a manifest (the database as
+    /// a pg_dump when the system has one, else as Leoflow's own COPY export).
     Backup(DbBackupArgs),
     /// Replace Lite's database and config.yaml with a backup's (refuses a newer schema, and
     /// an already set-up home without --force).
@@ -233,7 +252,7 @@ pub struct DbRestoreArgs {
 #[derive(Debug, Args)]
 pub struct DbArgs {
     /// The datastore, as for `leoflow lite --postgres`.
-    #[arg(long, default_value = "auto", value_name = "auto|managed|DSN")]
+    #[arg(long, default_value = "auto", value_name = "auto|managed|docker|DSN")]
     pub postgres: crate::lite::datastore::Choice,
 }
 
@@ -323,6 +342,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         },
         Command::Doctor(args) => crate::doctor::run(args),
         Command::Db(command) => crate::db::run(command),
+        Command::Uninstall(args) => crate::uninstall::run(args),
         Command::Auth(command) => crate::remote::auth(command),
         Command::Push(args) => crate::remote::push(args),
         Command::Runs(command) => crate::remote::runs(command),

@@ -46,15 +46,21 @@ pub fn run(command: &DbCommand) -> Result<(), Error> {
             });
             let manifest = on_database(&args.db, |url| async move {
                 migrate(url.clone()).await?;
-                backup::backup(&home, &url, &output).map(|m| (m, output))
+                backup::backup(&home, &url, &output)
+                    .await
+                    .map(|m| (m, output))
             })?;
             let (manifest, output) = manifest;
             let size = std::fs::metadata(&output).map_or(0, |m| m.len());
             println!(
-                "wrote {} ({size} bytes; schema {}, leoflow {})",
+                "wrote {} ({size} bytes; schema {}, leoflow {}, database {})",
                 output.display(),
                 manifest.schema_version,
-                manifest.leoflow_version
+                manifest.leoflow_version,
+                match manifest.datastore_format {
+                    backup::Format::PgDump => "dumped by pg_dump",
+                    backup::Format::Copy => "exported by Leoflow (no pg_dump found)",
+                }
             );
         }
         DbCommand::Restore(args) => {
@@ -69,7 +75,7 @@ pub fn run(command: &DbCommand) -> Result<(), Error> {
             let schema = archive.manifest.schema_version;
             on_database(&args.db, |url| async move {
                 leoflow_postgres::reset_database(&url).await?;
-                backup::restore(&home, &archive, &url)?;
+                backup::restore(&home, &archive, &url).await?;
                 migrate(url).await
             })?;
             println!("restored {} (schema {schema})", args.input.display());
@@ -93,7 +99,12 @@ where
     Fut: std::future::Future<Output = Result<T, Error>>,
 {
     let home = Home::resolve()?;
-    let store = datastore::resolve(&args.postgres, &home)?;
+    let docker = matches!(
+        args.postgres,
+        datastore::Choice::Auto | datastore::Choice::Docker
+    )
+    .then(crate::docker::probe);
+    let store = datastore::resolve(&args.postgres, &home, docker.as_ref())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

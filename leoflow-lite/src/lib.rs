@@ -1,5 +1,6 @@
 //! The leoflow command-line tool and the Lite edition: `init`, `validate`, `compile`,
-//! `version`, `setup`, `lite`, `doctor` and `db` (migrate, reset, backup, restore). `main.rs` only parses and reports; each
+//! `version`, `setup`, `lite`, `doctor`, `db` (migrate, reset, backup, restore),
+//! `uninstall` and the remote commands (`auth`, `push`, `runs`). `main.rs` only parses and reports; each
 //! command lives in its own module.
 
 pub mod backup;
@@ -8,16 +9,21 @@ pub mod compile;
 pub mod console;
 pub mod db;
 pub mod diagnostic;
+pub mod docker;
 pub mod doctor;
+pub mod download;
+pub mod embedded_postgres;
 pub mod home;
 pub mod image;
 pub mod init;
 pub mod lite;
 pub mod overlay;
+pub mod progress;
 pub mod project;
 pub mod remote;
 pub mod setup;
 pub mod source;
+pub mod uninstall;
 pub mod validate;
 pub mod version;
 
@@ -42,6 +48,8 @@ pub enum Error {
     Usage(String),
     #[error(transparent)]
     Home(#[from] home::Error),
+    #[error(transparent)]
+    Download(#[from] download::Error),
     /// The managed Postgres cluster.
     #[error(transparent)]
     Cluster(#[from] leoflow_postgres::cluster::Error),

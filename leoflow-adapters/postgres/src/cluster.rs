@@ -55,6 +55,9 @@ pub struct ClusterConfig {
     pub settings: Vec<(String, String)>,
     /// False for throwaway clusters: `initdb --no-sync`.
     pub durable: bool,
+    /// The directory holding `initdb`, `pg_ctl` and `postgres`; `None` searches the system
+    /// ([`Binaries::find`]).
+    pub bin_dir: Option<PathBuf>,
 }
 
 impl ClusterConfig {
@@ -65,6 +68,7 @@ impl ClusterConfig {
             superuser: "leoflow".into(),
             settings: Vec::new(),
             durable: true,
+            bin_dir: None,
         }
     }
 }
@@ -81,7 +85,18 @@ impl Binaries {
     /// `$LEOFLOW_PG_BIN`, the newest `/usr/lib/postgresql/<major>/bin`, `/usr/local/pgsql/bin`,
     /// then `PATH`; checked with `postgres --version`.
     pub fn find() -> Result<Binaries, Error> {
-        let dir = locate().ok_or(Error::NoBinaries)?;
+        Binaries::at(locate().ok_or(Error::NoBinaries)?)
+    }
+
+    /// The server binaries in `dir`, checked with `postgres --version` (the pre-flight that
+    /// catches a missing shared library or a foreign platform).
+    pub fn at(dir: PathBuf) -> Result<Binaries, Error> {
+        if !has_server(&dir) {
+            return Err(Error::Broken {
+                bin: dir,
+                message: "initdb, pg_ctl or postgres is missing".into(),
+            });
+        }
         let out = Command::new(dir.join("postgres"))
             .arg("--version")
             .stdin(Stdio::null())
@@ -152,7 +167,10 @@ impl Cluster {
     /// Pre-flight: finds the binaries, the account to run as, and checks the socket path.
     /// Creates `config.dir` (owned by that account). Starts nothing.
     pub fn new(config: ClusterConfig) -> Result<Cluster, Error> {
-        let binaries = Binaries::find()?;
+        let binaries = match config.bin_dir {
+            Some(dir) => Binaries::at(dir)?,
+            None => Binaries::find()?,
+        };
         let run_as = if is_root() {
             Some(unprivileged_user().ok_or(Error::NoUnprivilegedUser)?)
         } else {
@@ -197,6 +215,12 @@ impl Cluster {
                 return Err(Error::Unreachable {
                     user: user.clone(),
                     dir: cluster.dir.clone(),
+                });
+            }
+            if !can_reach(user, &cluster.bin.join("postgres")) {
+                return Err(Error::Unreachable {
+                    user: user.clone(),
+                    dir: cluster.bin.clone(),
                 });
             }
         }
@@ -449,6 +473,25 @@ pub fn is_root() -> bool {
             .output()
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0"),
     }
+}
+
+/// True when the account a cluster runs as can reach `path` (execute a program, enter a
+/// directory): always when this process is not root, since the cluster then runs as us.
+pub fn reachable(path: &Path) -> bool {
+    if !is_root() {
+        return true;
+    }
+    unprivileged_user().is_some_and(|user| can_reach(&user, path))
+}
+
+fn can_reach(user: &str, path: &Path) -> bool {
+    Command::new("runuser")
+        .args(["-u", user, "--", "test", "-x"])
+        .arg(path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn unprivileged_user() -> Option<String> {

@@ -22,6 +22,8 @@ pub enum Error {
     SchemaDirty { version: i64 },
     #[error("applying database migrations failed: {message}")]
     Migrate { message: String },
+    #[error("exporting or importing the database failed: {message}")]
+    Export { message: String },
 }
 
 /// What a driver error means, independent of the port it surfaced in.

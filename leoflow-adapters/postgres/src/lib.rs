@@ -2,7 +2,7 @@
 //! locks with fencing tokens), `LogStore` and `Notifier` (LISTEN/NOTIFY) on one database.
 //!
 //! [`cluster`] runs a Postgres of our own from the system binaries (Lite's managed
-//! datastore, and the tests').
+//! datastore, and the tests'); [`export`] is a logical backup that needs no `pg_dump`.
 //!
 //! Start from [`PostgresConfig::build`]: it connects, applies the embedded migrations
 //! (refusing a database migrated by a newer leoflow) and returns [`PostgresAdapters`].
@@ -16,6 +16,7 @@ mod config;
 mod database;
 mod datastore;
 mod error;
+pub mod export;
 mod listen;
 mod lock;
 mod log;

@@ -3,6 +3,8 @@
 //! leoflow. sqlx's migrator holds a Postgres advisory lock while it works, so several
 //! processes starting at once apply each migration exactly once.
 
+use std::borrow::Cow;
+
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Row};
@@ -24,6 +26,29 @@ pub(crate) async fn migrate(options: &PgConnectOptions) -> Result<(), Error> {
     let result = async {
         refuse_newer(&mut conn).await?;
         MIGRATOR.run_direct(&mut conn).await.map_err(from_migrate)
+    }
+    .await;
+    let _ = conn.close().await;
+    result
+}
+
+/// Brings a database up to `version` only (a restore loads its data into the schema it was
+/// written under).
+pub(crate) async fn migrate_to(options: &PgConnectOptions, version: i64) -> Result<(), Error> {
+    let migrator = Migrator {
+        migrations: Cow::Owned(
+            MIGRATOR
+                .iter()
+                .filter(|m| m.version <= version)
+                .cloned()
+                .collect(),
+        ),
+        ..Migrator::DEFAULT
+    };
+    let mut conn = connect(options).await?;
+    let result = async {
+        refuse_newer(&mut conn).await?;
+        migrator.run_direct(&mut conn).await.map_err(from_migrate)
     }
     .await;
     let _ = conn.close().await;
@@ -86,7 +111,7 @@ async fn refuse_newer(conn: &mut PgConnection) -> Result<(), Error> {
 }
 
 /// The highest applied migration, `None` on a database leoflow never migrated.
-async fn applied_max(conn: &mut PgConnection) -> Result<Option<i64>, Error> {
+pub(crate) async fn applied_max(conn: &mut PgConnection) -> Result<Option<i64>, Error> {
     let exists: bool = sqlx::query("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
         .fetch_one(&mut *conn)
         .await

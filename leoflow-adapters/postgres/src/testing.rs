@@ -73,6 +73,7 @@ impl TestCluster {
                 .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
                 .collect(),
             durable: false,
+            bin_dir: None,
         })?;
         let cluster = TestCluster {
             cluster,

@@ -167,34 +167,76 @@ impl Dags {
                     Some(p) if !p.as_os_str().is_empty() => relocate(dag.spec, p),
                     _ => dag.spec,
                 };
-                self.pin(spec)
+                self.pin(spec, unit)
             })
             .collect()
     }
 
     /// Python tasks re-import their DAG file when they run. So that a run keeps the code
-    /// of its version even after the file changed (or broke), the file's source is kept
-    /// under the snapshots directory by content hash and the tasks point there.
-    fn pin(&self, mut spec: DagSpec) -> Result<DagSpec, String> {
-        let (Some(fileloc), Some(source)) = (spec.fileloc.clone(), spec.source.as_deref()) else {
+    /// of its version even after the files changed (or broke), the code is kept under the
+    /// snapshots directory by content hash and the tasks point there: the DAG file as
+    /// compiled and, for a project, every other `.py` file of the project (the modules
+    /// `dag.py` imports from its own directory), so a helper's change is a new version too.
+    fn pin(&self, mut spec: DagSpec, unit: &Unit) -> Result<DagSpec, String> {
+        let (Some(fileloc), Some(source)) = (spec.fileloc.clone(), spec.source.clone()) else {
             return Ok(spec);
         };
-        let hash = hex::encode(Sha256::digest(source.as_bytes()));
-        let name = Path::new(&fileloc)
-            .file_name()
-            .map_or_else(|| "dag.py".into(), |n| n.to_string_lossy().into_owned());
-        let dir = self.snapshots.join(&hash[..16]);
-        let file = dir.join(name);
-        if !file.is_file() {
-            let tmp = dir.join(".writing");
-            std::fs::create_dir_all(&dir)
-                .and_then(|()| std::fs::write(&tmp, source))
-                .and_then(|()| std::fs::rename(&tmp, &file))
-                .map_err(|e| {
-                    format!("cannot keep a copy of {fileloc} in {}: {e}", dir.display())
-                })?;
+        let dag_file = self.base().join(&fileloc);
+        // (path in the snapshot, content); the DAG file first, as it was compiled.
+        let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+        match unit {
+            Unit::Project(dir) => {
+                let rel = dag_file
+                    .strip_prefix(dir)
+                    .map_or_else(|_| PathBuf::from(file_name(&fileloc)), Path::to_path_buf);
+                files.push((rel.clone(), source.into_bytes()));
+                let others = crate::source::python_files(dir).map_err(|e| e.to_string())?;
+                for path in others {
+                    let Ok(inner) = path.strip_prefix(dir) else {
+                        continue;
+                    };
+                    if inner == rel {
+                        continue;
+                    }
+                    let content = std::fs::read(&path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    files.push((inner.to_path_buf(), content));
+                }
+            }
+            Unit::File(_) => files.push((PathBuf::from(file_name(&fileloc)), source.into_bytes())),
         }
-        let pinned = file.display().to_string();
+        let mut hasher = Sha256::new();
+        for (path, content) in &files {
+            hasher.update(path.as_os_str().as_encoded_bytes());
+            hasher.update([0]);
+            hasher.update((content.len() as u64).to_le_bytes());
+            hasher.update(content);
+        }
+        let hash = hex::encode(hasher.finalize());
+        let dir = self.snapshots.join(&hash[..16]);
+        if !dir.is_dir() {
+            // Written aside and renamed: a snapshot directory is always complete.
+            let tmp =
+                self.snapshots
+                    .join(format!(".{}.writing-{}", &hash[..16], std::process::id()));
+            let written = files.iter().try_for_each(|(path, content)| {
+                let target = tmp.join(path);
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::write(target, content)
+            });
+            let renamed = written.and_then(|()| match std::fs::rename(&tmp, &dir) {
+                // Another reload wrote the same snapshot meanwhile.
+                Err(_) if dir.is_dir() => Ok(()),
+                other => other,
+            });
+            let _ = std::fs::remove_dir_all(&tmp);
+            renamed.map_err(|e| {
+                format!("cannot keep a copy of {fileloc} in {}: {e}", dir.display())
+            })?;
+        }
+        let pinned = dir.join(&files[0].0).display().to_string();
         for task in &mut spec.tasks {
             if task.kind != TaskKind::Python {
                 continue;
@@ -261,6 +303,12 @@ impl Dags {
         }
         Loaded::Registered(out)
     }
+}
+
+fn file_name(fileloc: &str) -> String {
+    Path::new(fileloc)
+        .file_name()
+        .map_or_else(|| "dag.py".into(), |n| n.to_string_lossy().into_owned())
 }
 
 async fn record(engine: &Engine, filename: String, message: String) -> Loaded {

@@ -1,13 +1,22 @@
-//! `--postgres auto|managed|docker|<DSN>`: where Lite's datastore lives. `auto` and
-//! `managed` run a cluster of our own under `$LEOFLOW_HOME/postgres` on a Unix socket;
-//! a `postgres://` DSN uses a server the user runs. Docker Postgres needs a Docker daemon
-//! and is not available yet.
+//! `--postgres auto|managed|docker|<DSN>`: where Lite's datastore lives (ADR 0030).
+//! `managed` runs a cluster of our own under `$LEOFLOW_HOME/postgres` on a Unix socket,
+//! from the system's PostgreSQL 14+ server binaries, else from the pinned download
+//! ([`crate::embedded_postgres`]); `docker` runs `postgres:16` with `docker compose`;
+//! `auto` is docker when a Docker daemon answers, else managed; a `postgres://` DSN uses a
+//! server the user runs.
+//!
+//! `LEOFLOW_SYSTEM_POSTGRES=0` ignores the system's PostgreSQL programs (server and
+//! `pg_dump`/`psql` alike), so the downloaded server is used even where one is installed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use leoflow_postgres::cluster::{Cluster, ClusterConfig, Error as ClusterError, StopMode};
+use leoflow_postgres::cluster::{
+    Binaries, Cluster, ClusterConfig, Error as ClusterError, StopMode,
+};
 use sha2::{Digest, Sha256};
 
+use crate::docker::{self, Probe};
+use crate::embedded_postgres;
 use crate::home::Home;
 use crate::Error;
 
@@ -65,40 +74,114 @@ impl std::str::FromStr for Choice {
     }
 }
 
+/// False when `LEOFLOW_SYSTEM_POSTGRES=0`: the system's PostgreSQL programs are ignored.
+pub fn system_postgres_allowed() -> bool {
+    !std::env::var("LEOFLOW_SYSTEM_POSTGRES").is_ok_and(|v| v == "0" || v == "off")
+}
+
+/// Where the managed cluster's server binaries come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerSource {
+    /// The system's PostgreSQL 14+ (`Binaries::find`).
+    System(Binaries),
+    /// The pinned download, installed (its bin directory).
+    Downloaded(PathBuf),
+    /// Neither yet: the pinned download will be installed.
+    ToDownload,
+}
+
+/// Which server binaries the managed cluster would use, without installing anything. An
+/// explicit `LEOFLOW_PG_BIN` that does not work is an error.
+pub fn server_source(home: &Home) -> Result<ServerSource, Error> {
+    if system_postgres_allowed() {
+        match Binaries::find() {
+            Ok(b) => return Ok(ServerSource::System(b)),
+            Err(e) if std::env::var_os("LEOFLOW_PG_BIN").is_some_and(|v| !v.is_empty()) => {
+                return Err(e.into())
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(match embedded_postgres::installed(home) {
+        Some(bin) => ServerSource::Downloaded(bin),
+        None => ServerSource::ToDownload,
+    })
+}
+
+/// The server binaries' directory for the managed cluster: the system's, else the pinned
+/// download (installed now if needed).
+pub fn server_binaries(home: &Home) -> Result<PathBuf, Error> {
+    match server_source(home)? {
+        ServerSource::System(b) => Ok(b.dir),
+        ServerSource::Downloaded(_) | ServerSource::ToDownload => embedded_postgres::ensure(home),
+    }
+}
+
 /// The managed cluster of `home` (found, not started): `<home>/postgres`, or — running as
 /// root with a home the cluster's unprivileged account cannot reach, such as `/root` —
 /// `/var/lib/leoflow/postgres-<hash of the home>`.
 pub fn managed_cluster(home: &Home) -> Result<Cluster, Error> {
-    match Cluster::new(ClusterConfig::new(home.postgres_dir())) {
-        Err(ClusterError::Unreachable { .. }) => {
-            let hash = hex::encode(Sha256::digest(home.root().as_os_str().as_encoded_bytes()));
-            let dir = Path::new("/var/lib/leoflow").join(format!("postgres-{}", &hash[..12]));
-            Ok(Cluster::new(ClusterConfig::new(dir))?)
+    let bin = server_binaries(home)?;
+    let config = |dir: PathBuf| ClusterConfig {
+        bin_dir: Some(bin.clone()),
+        ..ClusterConfig::new(dir)
+    };
+    match Cluster::new(config(home.postgres_dir())) {
+        Err(ClusterError::Unreachable { dir, .. }) if dir == home.postgres_dir() => {
+            Ok(Cluster::new(config(fallback_cluster_dir(home)))?)
         }
         other => Ok(other?),
     }
 }
 
-/// Resolves `choice`, starting the managed cluster when it is the one (blocking).
-pub fn resolve(choice: &Choice, home: &Home) -> Result<Datastore, Error> {
+/// Where the managed cluster lives when root's home is out of the server account's reach.
+pub fn fallback_cluster_dir(home: &Home) -> PathBuf {
+    let hash = hex::encode(Sha256::digest(home.root().as_os_str().as_encoded_bytes()));
+    Path::new("/var/lib/leoflow").join(format!("postgres-{}", &hash[..12]))
+}
+
+/// Resolves `choice`, starting the managed cluster or the Docker Postgres when it is the one
+/// (blocking). `docker` is the shared probe (needed for `auto` and `docker`).
+pub fn resolve(choice: &Choice, home: &Home, docker: Option<&Probe>) -> Result<Datastore, Error> {
+    let unprobed = Probe::Unreachable("Docker was not probed".into());
+    let docker = docker.unwrap_or(&unprobed);
     match choice {
         Choice::Dsn(url) => Ok(Datastore {
             url: url.clone(),
             managed: None,
         }),
-        Choice::Docker => Err(Error::Usage(
-            "--postgres docker needs a Docker daemon, and Lite's Docker datastore is not available yet; use --postgres managed (the default: a local PostgreSQL under the Leoflow home) or --postgres postgres://USER:PASSWORD@HOST:PORT/DATABASE".into(),
-        )),
+        Choice::Docker => Ok(Datastore {
+            url: docker::start_postgres(home, docker)?,
+            managed: None,
+        }),
+        Choice::Auto if docker.answers() => {
+            println!(
+                "  datastore: {} in Docker (auto: a Docker daemon answers)",
+                docker::POSTGRES_IMAGE
+            );
+            Ok(Datastore {
+                url: docker::start_postgres(home, docker)?,
+                managed: None,
+            })
+        }
         Choice::Auto | Choice::Managed => {
             let cluster = managed_cluster(home)?;
-            if cluster.init()? {
-                println!(
-                    "  created the managed PostgreSQL {} cluster in {}",
-                    cluster.version(),
-                    cluster.dir().display()
-                );
+            if !cluster.is_initialised() {
+                let spinner = crate::progress::spinner("creating the PostgreSQL cluster (initdb)");
+                let created = cluster.init();
+                spinner.finish_and_clear();
+                if created? {
+                    println!(
+                        "  created the managed PostgreSQL {} cluster in {}",
+                        cluster.version(),
+                        cluster.dir().display()
+                    );
+                }
             }
-            let started_here = cluster.start()?;
+            let spinner = crate::progress::spinner("starting PostgreSQL");
+            let started_here = cluster.start();
+            spinner.finish_and_clear();
+            let started_here = started_here?;
             Ok(Datastore {
                 url: cluster.url(DATABASE),
                 managed: Some(Managed {

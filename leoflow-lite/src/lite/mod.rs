@@ -1,5 +1,6 @@
 //! `leoflow lite [PATH]`: the Lite edition in one process. Pre-flight (Python, the agent
-//! binary, the port), the datastore (a managed Postgres under the Leoflow home, or a DSN)
+//! binary, the port), the datastore (a managed Postgres under the Leoflow home, Docker's
+//! `postgres:16`, or a DSN)
 //! migrated with a drift check, every DAG of PATH compiled and registered, then the engine
 //! (serial dispatch), the subprocess executor and the HTTP server (agent API and REST API)
 //! on one tokio runtime,
@@ -16,6 +17,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
 use leoflow_core::validate::Limits;
 use leoflow_core::{Dispatch, Engine, EngineConfig, ExecutorRouter};
 use leoflow_http::token::AgentTokens;
@@ -27,11 +30,11 @@ use leoflow_postgres::PostgresConfig;
 use leoflow_subprocess::{SubprocessConfig, SubprocessExecutor};
 
 use crate::cli::{ExecutorChoice, LiteArgs};
-use crate::console;
 use crate::home::Home;
 use crate::lite::dags::Dags;
 use crate::setup;
 use crate::Error;
+use crate::{console, docker};
 
 /// `leoflow lite`.
 pub fn run(args: &LiteArgs) -> Result<(), Error> {
@@ -44,6 +47,7 @@ pub fn run(args: &LiteArgs) -> Result<(), Error> {
 }
 
 async fn serve(args: &LiteArgs) -> Result<(), Error> {
+    let mut stop = Stop::listen()?;
     let home = Home::resolve()?;
     let outcome = setup::ensure(&home, args.port.unwrap_or(setup::DEFAULT_PORT))?;
     let ui_dir = home.ui_dir();
@@ -61,17 +65,27 @@ async fn serve(args: &LiteArgs) -> Result<(), Error> {
     let python = python(args.python.as_deref())?;
     let dags = Dags::discover(&path, &home.root().join("versions"))?;
     let agent = agent_binary(args.agent_bin.as_deref())?;
-    match args.executor {
-        ExecutorChoice::K8s => {
+    // One Docker probe serves both choices (ADR 0030), and only when one needs it.
+    let docker = (args.executor == ExecutorChoice::Auto
+        || matches!(
+            args.postgres,
+            datastore::Choice::Auto | datastore::Choice::Docker
+        ))
+    .then(docker::probe);
+    match (args.executor, &docker) {
+        (ExecutorChoice::K8s, _) => {
             return Err(Error::Usage(
                 "--executor k8s is not available yet (the Kubernetes executor is tracked by issue #10); use --executor subprocess".into(),
             ))
         }
         // The executor itself warns, once, that it is unsandboxed.
-        ExecutorChoice::Auto => {
-            println!("  executor: subprocess (auto: the Kubernetes executor is not available yet)");
+        (ExecutorChoice::Auto, Some(probe)) if probe.answers() => println!(
+            "  executor: subprocess (auto: Docker answers, but the Kubernetes executor is not available yet)"
+        ),
+        (ExecutorChoice::Auto, _) => {
+            println!("  executor: subprocess (auto: no Docker daemon answers)");
         }
-        ExecutorChoice::Subprocess => println!("  executor: subprocess"),
+        (ExecutorChoice::Subprocess, _) => println!("  executor: subprocess"),
     }
     if !is_loopback(&args.host) {
         println!(
@@ -86,12 +100,12 @@ async fn serve(args: &LiteArgs) -> Result<(), Error> {
     let store = {
         let choice = args.postgres.clone();
         let home = home.clone();
-        tokio::task::spawn_blocking(move || datastore::resolve(&choice, &home))
+        tokio::task::spawn_blocking(move || datastore::resolve(&choice, &home, docker.as_ref()))
             .await
             .map_err(|e| Error::Usage(format!("the datastore task failed: {e}")))??
     };
     let result = run_with(
-        args, &config, dags, python, agent, listener, port, &store, ui_dir,
+        args, &config, dags, python, agent, listener, port, &store, ui_dir, &mut stop,
     )
     .await;
     if let Some(managed) = &store.managed {
@@ -115,6 +129,7 @@ async fn run_with(
     port: u16,
     store: &datastore::Datastore,
     ui_dir: PathBuf,
+    stop: &mut Stop,
 ) -> Result<(), Error> {
     leoflow_postgres::ensure_database(&store.url).await?;
     let adapters = PostgresConfig::new(store.url.clone()).build().await?;
@@ -199,7 +214,7 @@ async fn run_with(
     }
     ready(args, config, port, &dags);
 
-    shutdown_signal().await;
+    stop.wait().await;
     println!(
         "stopping Leoflow Lite … (running tasks get {} s to finish)",
         args.grace
@@ -257,20 +272,30 @@ async fn drain(executor: &SubprocessExecutor, grace: Duration) {
     }
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let term = async {
-        match term.as_mut() {
-            Some(t) => {
-                t.recv().await;
-            }
-            None => std::future::pending().await,
+/// Ctrl-C and SIGTERM, caught from the start of `leoflow lite`: one arriving while the
+/// datastore starts or the DAGs compile is kept, and honoured as soon as Lite is up, so it
+/// never kills Lite before it has stopped what it started (the managed Postgres).
+struct Stop {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Stop {
+    fn listen() -> Result<Stop, Error> {
+        let listen = |kind| {
+            signal(kind).map_err(|e| Error::Usage(format!("cannot catch Ctrl-C / SIGTERM: {e}")))
+        };
+        Ok(Stop {
+            interrupt: listen(SignalKind::interrupt())?,
+            terminate: listen(SignalKind::terminate())?,
+        })
+    }
+
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
     }
 }
 
