@@ -111,7 +111,13 @@ impl Scheduler {
                 }
                 self.process().await;
             }
-            let mut next = self.next_tick;
+            // A follower only wakes to campaign again (or for an event): its tick and
+            // deadlines belong to the leader.
+            let mut next = if leader {
+                self.next_tick
+            } else {
+                now + delta(self.lease_ttl()) / 3
+            };
             if let Some(w) = self.wake_at.take() {
                 next = next.min(w);
             }
@@ -121,7 +127,10 @@ impl Scheduler {
             let sleep = self.inner.clock.sleep_until(next);
             let first = tokio::select! {
                 biased;
-                () = self.inner.shutdown.notified() => return,
+                () = self.inner.shutdown.notified() => {
+                    self.step_down().await;
+                    return;
+                }
                 Some(e) = events.next() => Input::Event(e),
                 Some(k) = pokes.recv() => Input::Poke(k),
                 Some(c) = changes.next() => Input::Change(c),
@@ -336,6 +345,21 @@ impl Scheduler {
                 tracing::warn!(error = %e, "cannot reach the lock service");
                 self.wake_at = Some(now + delta(cfg.ttl) / 3);
                 false
+            }
+        }
+    }
+
+    /// Releases the lease on shutdown, so another replica takes over at once instead of
+    /// waiting for it to expire.
+    async fn step_down(&mut self) {
+        let (Some(lease), Some(locks)) = (self.lease.take(), &self.inner.locks) else {
+            return;
+        };
+        *self.inner.fence.lock().expect("fence lock poisoned") = None;
+        match locks.release(&lease).await {
+            Ok(()) => tracing::info!(holder = %lease.holder, "released the scheduler lease"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release the scheduler lease; it expires on its own");
             }
         }
     }

@@ -86,7 +86,7 @@ async fn refuse_newer(conn: &mut PgConnection) -> Result<(), Error> {
 }
 
 /// The highest applied migration, `None` on a database leoflow never migrated.
-async fn applied_max(conn: &mut PgConnection) -> Result<Option<i64>, Error> {
+pub(crate) async fn applied_max(conn: &mut PgConnection) -> Result<Option<i64>, Error> {
     let exists: bool = sqlx::query("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
         .fetch_one(&mut *conn)
         .await
