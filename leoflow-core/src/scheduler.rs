@@ -395,12 +395,16 @@ impl Scheduler {
         };
         for ti in in_flight {
             let attempt = ti.attempt();
-            if live.contains(&attempt) {
-                continue;
-            }
             let result = if ti.state == TaskState::Queued {
-                tracing::info!(%attempt, "recovery: re-launching an attempt that never started");
+                // Launched again even when the executor knows it: a launch is idempotent
+                // per attempt, and one cut short by a crash (a pod created without its
+                // token Secret) is completed instead of left to fail.
+                if !live.contains(&attempt) {
+                    tracing::info!(%attempt, "recovery: re-launching an attempt that never started");
+                }
                 self.launch_ti(&ti).await
+            } else if live.contains(&attempt) {
+                continue;
             } else {
                 let msg =
                     "the attempt's process is gone (the control plane restarted while it ran)"

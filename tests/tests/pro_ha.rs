@@ -379,8 +379,19 @@ impl Cluster {
             .filter(|t| t["state"] != "success")
             .map(|t| format!("{} {} try {}", t["task_id"], t["state"], t["try_number"]))
             .collect();
+        let mut first_log = String::new();
+        if let Some(t) = tis.iter().find(|t| t["state"] == "failed") {
+            let url = format!(
+                "{}/api/v2/dags/fanout_100/dagRuns/{run_id}/taskInstances/{}/logs/1",
+                self.service.url,
+                t["task_id"].as_str().unwrap_or_default()
+            );
+            if let Ok((_, log)) = call("GET", &url, Some(token), None).await {
+                first_log = log.to_string();
+            }
+        }
         format!(
-            "{} task instances, not successful: {bad:?}\n{}",
+            "{} task instances, not successful: {bad:?}\nthe first failure's log: {first_log}\n{}",
             tis.len(),
             self.logs()
         )
