@@ -248,7 +248,8 @@ pub struct Running {
 
 impl Running {
     /// Stops the scheduler loop (in-flight attempts keep running; a restart re-attaches
-    /// to them or fails them) and waits for it to end.
+    /// to them or fails them), releasing the scheduler lease if it held it, and waits for
+    /// it to end.
     pub async fn shutdown(self) {
         self.inner.shutdown.notify_one();
         let _ = self.task.await;
@@ -272,6 +273,12 @@ impl Engine {
         let inner = self.inner.clone();
         let task = tokio::spawn(scheduler::run(inner.clone(), rx));
         Running { inner, task }
+    }
+
+    /// True when this engine schedules: it has no lease to contend for (Lite), or it
+    /// holds the scheduler lease now (the Pro leader).
+    pub fn is_leader(&self) -> bool {
+        self.inner.schedules_here()
     }
 
     pub fn datastore(&self) -> &Arc<dyn Datastore> {

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod commands;
 pub mod engine;
 pub mod graph;
+mod lease;
 pub mod mapping;
 pub mod plan;
 pub mod reconcile;

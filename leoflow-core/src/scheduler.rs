@@ -13,7 +13,6 @@ use futures::{FutureExt, StreamExt};
 use leoflow_ports::dag::XComRef;
 use leoflow_ports::datastore::{RunFilter, Transition};
 use leoflow_ports::executor::{self, Attempt, Event, EventStream, Outcome};
-use leoflow_ports::lock::Lease;
 use leoflow_ports::notify::Change;
 use leoflow_ports::run::{AttemptId, DagRun, RunKey, RunType, TaskInstance, TaskKey};
 use leoflow_ports::state::{RunState, TaskState};
@@ -21,6 +20,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::engine::{iso, Dispatch, Inner, Result};
+use crate::lease::Keeper;
 use crate::mapping;
 use crate::plan::DagPlan;
 use crate::reconcile::{reconcile, Decisions, RunView};
@@ -52,7 +52,7 @@ pub(crate) async fn run(inner: Arc<Inner>, pokes: mpsc::UnboundedReceiver<RunKey
         rescan: true,
         wake_at: None,
         next_tick: DateTime::<Utc>::MIN_UTC,
-        lease: None,
+        keeper: None,
         launch_slots,
         launch_lock: tokio::sync::Mutex::new(()),
         start_lock: tokio::sync::Mutex::new(()),
@@ -67,7 +67,8 @@ struct Scheduler {
     rescan: bool,
     wake_at: Option<DateTime<Utc>>,
     next_tick: DateTime<Utc>,
-    lease: Option<Lease>,
+    /// Renews the lease while this engine leads.
+    keeper: Option<Keeper>,
     launch_slots: Option<Arc<Semaphore>>,
     /// Serial dispatch: one launch at a time even when runs are advanced concurrently.
     launch_lock: tokio::sync::Mutex<()>,
@@ -111,17 +112,27 @@ impl Scheduler {
                 }
                 self.process().await;
             }
-            let mut next = self.next_tick;
+            // A follower only wakes to campaign again (or for an event): its tick and
+            // deadlines belong to the leader.
+            let mut next = if leader {
+                self.next_tick
+            } else {
+                now + self.campaign_interval()
+            };
             if let Some(w) = self.wake_at.take() {
                 next = next.min(w);
             }
-            if let Some(l) = &self.lease {
-                next = next.min(l.expires_at - delta(self.lease_ttl()) / 2);
+            if self.keeper.is_some() {
+                // Notice a lost lease within a second even when nothing happens.
+                next = next.min(now + TimeDelta::seconds(1));
             }
             let sleep = self.inner.clock.sleep_until(next);
             let first = tokio::select! {
                 biased;
-                () = self.inner.shutdown.notified() => return,
+                () = self.inner.shutdown.notified() => {
+                    self.step_down().await;
+                    return;
+                }
                 Some(e) = events.next() => Input::Event(e),
                 Some(k) = pokes.recv() => Input::Poke(k),
                 Some(c) = changes.next() => Input::Change(c),
@@ -288,6 +299,12 @@ impl Scheduler {
             .map_or(std::time::Duration::from_secs(10), |l| l.ttl)
     }
 
+    /// How often a follower tries for the lease: a third of its TTL, and at least every
+    /// second, so a lease released by a leader shutting down is taken over at once.
+    fn campaign_interval(&self) -> TimeDelta {
+        delta(self.lease_ttl() / 3).min(TimeDelta::seconds(1))
+    }
+
     /// Acquires or renews the scheduler lease; true when this engine may schedule.
     async fn ensure_leader(&mut self) -> bool {
         let (Some(cfg), Some(locks)) = (&self.inner.config.lease, &self.inner.locks) else {
@@ -297,21 +314,15 @@ impl Scheduler {
             return true;
         };
         let now = self.inner.clock.now();
-        if let Some(lease) = &self.lease {
-            if now < lease.expires_at - delta(cfg.ttl) / 2 {
-                return true;
+        match &self.keeper {
+            Some(k) if k.held() => return true,
+            Some(_) => {
+                // The keeper logged the loss; writes still carry the old token until
+                // here, and the datastore refuses them once another leader raised it.
+                self.keeper = None;
+                *self.inner.fence.lock().expect("fence lock poisoned") = None;
             }
-            match locks.renew(lease, cfg.ttl).await {
-                Ok(l) => {
-                    self.lease = Some(l);
-                    return true;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "lost the scheduler lease; stepping down");
-                    self.lease = None;
-                    *self.inner.fence.lock().expect("fence lock poisoned") = None;
-                }
-            }
+            None => {}
         }
         match locks.try_acquire(&cfg.name, &cfg.holder, cfg.ttl).await {
             Ok(Some(lease)) => {
@@ -322,20 +333,41 @@ impl Scheduler {
                 }
                 tracing::info!(holder = %cfg.holder, token = %lease.token, "became the scheduler leader");
                 *self.inner.fence.lock().expect("fence lock poisoned") = Some(lease.token);
-                self.lease = Some(lease);
+                self.keeper = Some(Keeper::start(
+                    lease,
+                    cfg.ttl,
+                    locks.clone(),
+                    self.inner.clock.clone(),
+                ));
                 self.rescan = true;
                 self.next_tick = DateTime::<Utc>::MIN_UTC;
                 self.recover().await;
                 true
             }
             Ok(None) => {
-                self.wake_at = Some(now + delta(cfg.ttl) / 3);
+                self.wake_at = Some(now + self.campaign_interval());
                 false
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot reach the lock service");
-                self.wake_at = Some(now + delta(cfg.ttl) / 3);
+                self.wake_at = Some(now + self.campaign_interval());
                 false
+            }
+        }
+    }
+
+    /// Releases the lease on shutdown, so another replica takes over at once instead of
+    /// waiting for it to expire.
+    async fn step_down(&mut self) {
+        let (Some(keeper), Some(locks)) = (self.keeper.take(), &self.inner.locks) else {
+            return;
+        };
+        let lease = keeper.stop();
+        *self.inner.fence.lock().expect("fence lock poisoned") = None;
+        match locks.release(&lease).await {
+            Ok(()) => tracing::info!(holder = %lease.holder, "released the scheduler lease"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release the scheduler lease; it expires on its own");
             }
         }
     }
@@ -363,12 +395,16 @@ impl Scheduler {
         };
         for ti in in_flight {
             let attempt = ti.attempt();
-            if live.contains(&attempt) {
-                continue;
-            }
             let result = if ti.state == TaskState::Queued {
-                tracing::info!(%attempt, "recovery: re-launching an attempt that never started");
+                // Launched again even when the executor knows it: a launch is idempotent
+                // per attempt, and one cut short by a crash (a pod created without its
+                // token Secret) is completed instead of left to fail.
+                if !live.contains(&attempt) {
+                    tracing::info!(%attempt, "recovery: re-launching an attempt that never started");
+                }
                 self.launch_ti(&ti).await
+            } else if live.contains(&attempt) {
+                continue;
             } else {
                 let msg =
                     "the attempt's process is gone (the control plane restarted while it ran)"

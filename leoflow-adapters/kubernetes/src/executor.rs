@@ -602,8 +602,10 @@ impl Executor for KubernetesExecutor {
             if !st.launched.insert(attempt.id.clone()) {
                 return Ok(());
             }
+            // An adopted pod keeps what the watch already told about it.
             st.tracked
-                .insert(name.clone(), Tracked::new(attempt.id.clone()));
+                .entry(name.clone())
+                .or_insert_with(|| Tracked::new(attempt.id.clone()));
         }
         let created = match inner.create_pod(&attempt, &name).await {
             Ok(uid) => inner.create_secret(&attempt, &name, &uid).await,
@@ -680,7 +682,8 @@ impl Executor for KubernetesExecutor {
                 else {
                     continue;
                 };
-                st.launched.insert(attempt.clone());
+                // Not marked launched: launching it again (recovery does, for attempts
+                // still queued) completes a launch cut short between the pod and its Secret.
                 if let std::collections::hash_map::Entry::Vacant(e) = st.tracked.entry(name) {
                     e.insert(Tracked::new(attempt.clone()));
                     adopted.push(pod);

@@ -160,6 +160,29 @@ impl PgHealthcheck {
             .map_err(crate::error::datastore)?;
         Ok(())
     }
+
+    /// The database answers and has every migration this build knows applied (a newer
+    /// schema, from a newer leoflow mid-upgrade, also passes).
+    pub async fn check_schema(&self) -> Result<(), Error> {
+        let mut conn = self.pool.acquire().await.map_err(|e| Error::Migrate {
+            message: e.to_string(),
+        })?;
+        let database = migrate::applied_max(&mut conn).await?.unwrap_or(0);
+        if database < migrate::schema_version() {
+            return Err(Error::SchemaTooOld {
+                database,
+                known: migrate::schema_version(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Applies the embedded migrations to the database of `config` and returns the schema
+/// version it is at (`leoflow-server migrate`). Safe to run from several processes at once.
+pub async fn migrate_database(config: &PostgresConfig) -> Result<i64, Error> {
+    migrate::migrate(&config.connect_options()?).await?;
+    Ok(migrate::schema_version())
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ mod xcom;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use config::{PgHealthcheck, PostgresAdapters, PostgresConfig};
+pub use config::{migrate_database, PgHealthcheck, PostgresAdapters, PostgresConfig};
 pub use database::{ensure_database, reset_database};
 pub use datastore::PgStore;
 pub use error::Error;

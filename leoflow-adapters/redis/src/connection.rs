@@ -42,6 +42,18 @@ impl RedisConnection {
     pub fn manager(&self) -> ConnectionManager {
         self.manager.clone()
     }
+
+    /// Whether Redis answers a PING now (readiness probes).
+    pub async fn ping(&self) -> Result<(), Error> {
+        redis::cmd("PING")
+            .query_async::<String>(&mut self.manager.clone())
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::Unreachable {
+                url: redact(&self.client.get_connection_info().addr.to_string()),
+                reason: e.to_string(),
+            })
+    }
 }
 
 /// Connects to `url` (checked with a PING) and keeps every key under `prefix`.

@@ -18,6 +18,12 @@ use crate::keys;
 
 /// Grants the lease when it is absent or expired. KEYS: lease, token counter; ARGV: holder,
 /// now (ms), expiry (ms), key TTL (ms). Answers the new token, or nil when held.
+///
+/// A token is never below the current time in milliseconds: a Redis without persistence
+/// that restarts forgets the counter, and tokens starting again from 1 would be refused by
+/// the datastore's fence forever. With the clock as a floor, a new grant still outranks
+/// every earlier one (as long as replicas' clocks agree to within the time a failover
+/// takes).
 static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -26,6 +32,10 @@ static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
             return false
         end
         local token = redis.call('INCR', KEYS[2])
+        if token < tonumber(ARGV[2]) then
+            token = tonumber(ARGV[2])
+            redis.call('SET', KEYS[2], ARGV[2])
+        end
         redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', token, 'expires', ARGV[3])
         redis.call('PEXPIRE', KEYS[1], ARGV[4])
         return token

@@ -2,10 +2,10 @@
 //! listening only on a Unix socket in a temporary directory, without persistence; and a
 //! fresh key prefix per call, so tests sharing one server never see each other's keys.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::connection::{connect, RedisConnection};
@@ -13,7 +13,8 @@ use crate::connection::{connect, RedisConnection};
 /// A running `redis-server`, stopped when dropped (and by a watchdog if this process dies
 /// first: statics are never dropped).
 pub struct TestRedis {
-    child: Child,
+    child: Mutex<Child>,
+    bin: PathBuf,
     dir: tempfile::TempDir,
     url: String,
 }
@@ -42,35 +43,20 @@ impl TestRedis {
             .tempdir()
             .map_err(|e| format!("cannot create a temp dir for redis-server: {e}"))?;
         let socket = dir.path().join("redis.sock");
-        let child = Command::new(&bin)
-            .args(["--port", "0", "--unixsocket"])
-            .arg(&socket)
-            .args([
-                "--unixsocketperm",
-                "700",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-            ])
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                format!(
-                    "cannot start {}: {e}; install it (Debian/Ubuntu: apt-get install redis-server)",
-                    bin.display()
-                )
-            })?;
+        let child = spawn(&bin, dir.path())?;
         let server = TestRedis {
-            child,
+            child: Mutex::new(child),
             url: format!("redis+unix://{}", socket.display()),
+            bin,
             dir,
         };
         server.spawn_watchdog();
+        server.wait_for_socket()?;
+        Ok(server)
+    }
+
+    fn wait_for_socket(&self) -> Result<(), String> {
+        let socket = self.dir.path().join("redis.sock");
         let deadline = Instant::now() + Duration::from_secs(10);
         while !socket.exists() {
             if Instant::now() > deadline {
@@ -78,7 +64,22 @@ impl TestRedis {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        Ok(server)
+        Ok(())
+    }
+
+    /// Kills the server (every key is lost: there is no persistence), as a crash would.
+    pub fn stop(&self) {
+        let mut child = self.child.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_file(self.dir.path().join("redis.sock"));
+    }
+
+    /// Starts the server again on the same socket, empty.
+    pub fn resume(&self) -> Result<(), String> {
+        let child = spawn(&self.bin, self.dir.path())?;
+        *self.child.lock().unwrap_or_else(PoisonError::into_inner) = child;
+        self.wait_for_socket()
     }
 
     /// `redis+unix:///…/redis.sock`.
@@ -105,7 +106,7 @@ impl TestRedis {
         let script = format!(
             "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; kill {redis} 2>/dev/null; rm -rf '{dir}'",
             me = std::process::id(),
-            redis = self.child.id(),
+            redis = format_args!("$(cat '{}/pid')", self.dir.path().display()),
             dir = self.dir.path().display(),
         );
         let _ = Command::new("sh")
@@ -120,7 +121,37 @@ impl TestRedis {
 
 impl Drop for TestRedis {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
+}
+
+/// `redis-server` on `dir/redis.sock`, without persistence.
+fn spawn(bin: &Path, dir: &Path) -> Result<Child, String> {
+    Command::new(bin)
+        .args(["--port", "0", "--unixsocket"])
+        .arg(dir.join("redis.sock"))
+        .args([
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+        ])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot start {}: {e}; install it (Debian/Ubuntu: apt-get install redis-server)",
+                bin.display()
+            )
+        })
+        .inspect(|child| {
+            // The watchdog kills whichever server runs now.
+            let _ = std::fs::write(dir.join("pid"), child.id().to_string());
+        })
 }
