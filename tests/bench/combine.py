@@ -4,8 +4,13 @@
 Reads the `measure.py run` and `measure.py sample` outputs of both systems (JSON), plus the
 Leoflow-only figures, and prints one Markdown section. Only the standard library is needed.
 
-  combine.py --leoflow lf.json --leoflow-idle lf_idle.json [--airflow af.json] [--airflow-idle af_idle.json]
-             [--airflow-label "measured in this run"] [--extra extra.md] [--meta KEY=VALUE ...]
+  combine.py --leoflow lf.json --leoflow-idle lf_idle.json [--airflow af.json | --airflow-log run.log]
+             [--airflow-idle af_idle.json] [--airflow-label "measured in this run"] [--extra extra.md]
+             [--meta KEY=VALUE ...]
+
+--airflow-log: when the Airflow harness stopped before writing its results (it writes none when a DAG
+fails), the per-DAG lines `measure.py` logged for the DAGs that finished are read from the harness's
+output instead (total, gap; no trigger -> first task), and the others show as "not finished".
 
 Per DAG (median over the measured repetitions, warm-up excluded; min-max when there are
 several): total seconds, per-task overhead, mean transition gap, trigger -> first task.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -44,6 +50,32 @@ def bare_seconds(expr: str) -> float:
     )
     out = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, check=True)
     return float(out.stdout.strip())
+
+
+# One finished DAG run as `measure.py run` logs it.
+_LOGGED_RUN = re.compile(
+    r"\[measure [0-9:]+\] (?P<dag>[A-Za-z0-9_.-]+): (?P<state>success|failed) total=(?P<total>[0-9.]+)s "
+    r"exec_sum=[0-9.]+s overhead=-?[0-9.]+s gap_mean=(?P<gap>[0-9.]+)ms"
+)
+
+
+def runs_from_log(text: str, n_tasks: dict[str, int], warmups: int = 1) -> dict:
+    """`measure.py run`-shaped results from its log lines; the first `warmups` runs of the first DAG are warm-ups."""
+    runs = []
+    for m in _LOGGED_RUN.finditer(text):
+        dag = m["dag"]
+        first = runs[0]["dag_id"] if runs else dag
+        warm = dag == first and sum(1 for r in runs if r["dag_id"] == dag) < warmups
+        runs.append({
+            "dag_id": dag,
+            "rep": "warm-up" if warm else len(runs),
+            "n_tasks": n_tasks.get(dag, 0),
+            "state": m["state"],
+            "total_s": float(m["total"]),
+            "gap_mean_s": float(m["gap"]) / 1000,
+            "first_task_s": None,
+        })
+    return {"runs": runs, "wait_healthy_s": float("nan")}
 
 
 def measured(results: dict) -> dict[str, list[dict]]:
@@ -108,7 +140,7 @@ def dag_table(lf: dict, af: dict, bare: dict[str, float]) -> str:
             spread([r["first_task_s"] for r in lr], 1, 3),
             spread([r["first_task_s"] for r in ar]),
             ",".join(sorted({r["state"] for r in lr})) or "not run",
-            ",".join(sorted({r["state"] for r in ar})) or "not run",
+            ",".join(sorted({r["state"] for r in ar})) or af.get("missing", "not run"),
         ]) + " |")
     return "\n".join(lines)
 
@@ -154,6 +186,7 @@ def main() -> int:
     p.add_argument("--leoflow", required=True)
     p.add_argument("--leoflow-idle")
     p.add_argument("--airflow", help="omitted when the Airflow run produced no results")
+    p.add_argument("--airflow-log", help="the Airflow harness's output, read when there is no --airflow")
     p.add_argument("--airflow-idle")
     p.add_argument("--airflow-label", default="measured in this run")
     p.add_argument("--extra", help="a Markdown file appended as is (Leoflow-only figures)")
@@ -163,6 +196,10 @@ def main() -> int:
     load = lambda path: json.load(open(path)) if path else None  # noqa: E731
     lf = load(a.leoflow)
     af = load(a.airflow) or {"runs": [], "wait_healthy_s": float("nan")}
+    if not a.airflow and a.airflow_log:
+        n_tasks = {r["dag_id"]: r["n_tasks"] for r in lf["runs"]}
+        af = runs_from_log(open(a.airflow_log, errors="replace").read(), n_tasks)
+        af["missing"] = "not finished"
     bare = {expr: bare_seconds(expr) for expr, _ in TASK_CODE.values() if expr}
 
     out = [f"## Run {time.strftime('%Y-%m-%d %H:%M:%S %Z')}", ""]
