@@ -28,7 +28,7 @@ use leoflow_ports::run::{AttemptId, RunKey, RunType, TaskKey};
 use leoflow_ports::state::{RunState, TaskState};
 use serde_json::{json, Value};
 
-use agent_harness::{agent_binary, bind, dag, tokens, Stack};
+use agent_harness::{agent_binary, bind, compile_dag, dag, shim_dir, tokens, Stack};
 use fake_kube::{FakeKube, Fault, AGENT_IN_IMAGE};
 
 struct Env {
@@ -716,35 +716,6 @@ def taskflow_k8s():
 taskflow_k8s()
 "#;
 
-fn shim_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .join("leoflow-shim/python")
-}
-
-/// Compiles `file` of the `project` directory with the real shim; its one DAG's spec.
-fn compile(project: &Path, file: &str) -> Value {
-    let out = std::process::Command::new("python3")
-        .args(["-m", "leoflow_shim", "compile", "--root"])
-        .arg(project)
-        .arg(project.join(file))
-        .env("PYTHONPATH", shim_dir())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let compiled: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(compiled["errors"], json!([]), "{compiled}");
-    let mut spec = compiled["dags"][0].clone();
-    spec["dag_version"] = json!("v1");
-    spec["image"] = json!("");
-    spec
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_airflow_benchmark_dags_run_with_one_pod_per_attempt() {
     let dags = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/airflow/dags");
@@ -759,7 +730,7 @@ async fn the_airflow_benchmark_dags_run_with_one_pod_per_attempt() {
     for (file, tasks) in [("bench_40.py", 40), ("fanout_100.py", 102)] {
         std::fs::copy(dags.join(file), e.dir.path().join(file)).unwrap();
         let before = e.kube.created_pods().len();
-        let key = e.run(compile(e.dir.path(), file)).await;
+        let key = e.run(compile_dag(e.dir.path(), file)).await;
         assert_eq!(
             e.stack.finish(&key).await.state,
             RunState::Success,
@@ -786,7 +757,7 @@ async fn the_airflow_benchmark_dags_run_with_one_pod_per_attempt() {
 async fn python_taskflow_tasks_run_in_pods_on_the_real_shim_runtime() {
     let e = env_with(|c| c.shim_path = Some(shim_dir().display().to_string())).await;
     std::fs::write(e.dir.path().join("dag.py"), TASKFLOW_DAG).unwrap();
-    let key = e.run(compile(e.dir.path(), "dag.py")).await;
+    let key = e.run(compile_dag(e.dir.path(), "dag.py")).await;
     assert_eq!(e.stack.finish(&key).await.state, RunState::Success);
     let xcom = e.stack.engine.xcom().clone();
     let double = xcom

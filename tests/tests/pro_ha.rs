@@ -23,7 +23,7 @@ use nix::unistd::Pid;
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 
-use agent_harness::agent_binary;
+use agent_harness::{agent_binary, compile_dag, shim_dir};
 use fake_kube::{FakeKube, AGENT_IN_IMAGE};
 
 const PASSWORD: &str = "ha-test-password";
@@ -57,13 +57,6 @@ fn server_binary() -> PathBuf {
         profile_dir.join("leoflow-server")
     })
     .clone()
-}
-
-fn shim_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .join("leoflow-shim/python")
 }
 
 fn free_port() -> u16 {
@@ -443,24 +436,7 @@ fn compile_fanout(project: &Path) -> Value {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/airflow/dags/fanout_100.py");
     std::fs::copy(&source, project.join("fanout_100.py"))
         .unwrap_or_else(|e| panic!("{}: {e}", source.display()));
-    let out = Command::new("python3")
-        .args(["-m", "leoflow_shim", "compile", "--root"])
-        .arg(project)
-        .arg(project.join("fanout_100.py"))
-        .env("PYTHONPATH", shim_dir())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let compiled: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(compiled["errors"], json!([]), "{compiled}");
-    let mut spec = compiled["dags"][0].clone();
-    spec["dag_version"] = json!("v1");
-    spec["image"] = json!("");
-    spec
+    compile_dag(project, "fanout_100.py")
 }
 
 /// A blocking HTTP call on a worker thread: status and body (JSON when it parses).

@@ -23,7 +23,9 @@ use leoflow_ports::state::{RunState, TaskState};
 use leoflow_subprocess::{SubprocessConfig, SubprocessExecutor};
 use serde_json::{json, Value};
 
-use agent_harness::{agent_binary, bind, dag, tokens, until_file, until_gone, Stack};
+use agent_harness::{
+    agent_binary, bind, compile_dag, dag, shim_dir, tokens, until_file, until_gone, Stack,
+};
 
 struct Env {
     stack: Stack,
@@ -473,35 +475,12 @@ def taskflow():
 taskflow()
 "#;
 
-fn shim_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .join("leoflow-shim/python")
-}
-
 impl Env {
     /// Compiles `source` as the project's dag.py with the real shim and registers it.
     async fn register_python(&self, source: &str) {
         let project = self.dir.path();
         std::fs::write(project.join("dag.py"), source).unwrap();
-        let out = std::process::Command::new("python3")
-            .args(["-m", "leoflow_shim", "compile", "--root"])
-            .arg(project)
-            .arg(project.join("dag.py"))
-            .env("PYTHONPATH", shim_dir())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let compiled: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(compiled["errors"], json!([]), "{compiled}");
-        let mut spec = compiled["dags"][0].clone();
-        spec["dag_version"] = json!("v1");
-        spec["image"] = json!("");
+        let mut spec = compile_dag(project, "dag.py");
         // Retries are available, so a single try proves a failure was not retryable.
         spec["default_args"] = json!({"retries": 2, "retry_delay_seconds": 0});
         self.stack.register(spec).await;

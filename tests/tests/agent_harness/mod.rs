@@ -1,6 +1,7 @@
 //! What the agent end-to-end tests share: an engine on memory adapters with the agent API
 //! served on a random 127.0.0.1 port, the `leoflow-agent` binary (built on first use),
-//! a blocking HTTP helper, and process-group inspection through `/proc`.
+//! a blocking HTTP helper, DAG files compiled with the real shim, and process-group
+//! inspection through `/proc`.
 
 #![allow(dead_code, clippy::unwrap_used)] // Shared by several test crates; test code panics to report.
 
@@ -21,7 +22,7 @@ use leoflow_ports::executor::Executor;
 use leoflow_ports::log::LogStore;
 use leoflow_ports::run::{AttemptId, DagRun, RunKey, TaskInstance, TaskKey};
 use leoflow_ports::state::TaskState;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 pub const SECRET: &[u8] = b"a test secret that is long enough";
@@ -346,4 +347,35 @@ pub async fn call(
     })
     .await
     .unwrap()
+}
+
+/// The Python shim's source directory (`leoflow_shim` and the `airflow` stand-in).
+pub fn shim_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("leoflow-shim/python")
+}
+
+/// Compiles `file` of the `project` directory with the real shim: its one DAG's spec, as
+/// version `v1` with no image.
+pub fn compile_dag(project: &Path, file: &str) -> Value {
+    let out = Command::new("python3")
+        .args(["-m", "leoflow_shim", "compile", "--root"])
+        .arg(project)
+        .arg(project.join(file))
+        .env("PYTHONPATH", shim_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let compiled: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(compiled["errors"], json!([]), "{compiled}");
+    let mut spec = compiled["dags"][0].clone();
+    spec["dag_version"] = json!("v1");
+    spec["image"] = json!("");
+    spec
 }
