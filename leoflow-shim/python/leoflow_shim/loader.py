@@ -149,7 +149,6 @@ def load_file(
 
     prepare_interpreter()
     dag_dir = os.path.dirname(path)
-    user_dirs = [dag_dir, root]
     before = set(sys.modules)
     sys.path.insert(0, dag_dir)
     module_name = _module_name(path)
@@ -178,10 +177,20 @@ def load_file(
         except ValueError:
             pass
         if not keep_modules:
-            for name in set(sys.modules) - before:
-                if name == module_name or _is_user_module(sys.modules[name], user_dirs):
-                    del sys.modules[name]
+            for name in _added_user_modules(before, path, root):
+                del sys.modules[name]
             sys.modules.pop(module_name, None)
+
+
+def _added_user_modules(before: set, path: str, root: str) -> dict:
+    """The modules imported since `before` that belong to the DAG file at `path`: itself and the project's own."""
+    user_dirs = [os.path.dirname(path), root]
+    module_name = _module_name(path)
+    return {
+        name: sys.modules[name]
+        for name in set(sys.modules) - before
+        if name == module_name or _is_user_module(sys.modules[name], user_dirs)
+    }
 
 
 def _collect_dags(module, current) -> list:
@@ -266,13 +275,7 @@ def warm_dag(path: str, root: str) -> bool:
     root = os.path.abspath(root)
     before = set(sys.modules)
     result = load_file(path, root, mode="run", keep_modules=True)
-    user_dirs = [os.path.dirname(path), root]
-    module_name = _module_name(path)
-    added = {
-        name: sys.modules[name]
-        for name in set(sys.modules) - before
-        if name == module_name or _is_user_module(sys.modules[name], user_dirs)
-    }
+    added = _added_user_modules(before, path, root)
     for name in added:
         del sys.modules[name]
     if result.errors or not result.dags:
