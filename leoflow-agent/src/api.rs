@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use ureq::unversioned::transport::DefaultConnector;
+
+use crate::resolve::RememberingResolver;
 
 /// How long the calls that matter keep retrying an unreachable control plane.
 pub const START_BUDGET: Duration = Duration::from_secs(60);
@@ -72,12 +75,20 @@ pub struct Finish {
     pub retryable: bool,
 }
 
+/// The body of `finish`: the report, plus what rides along with it.
+#[derive(Serialize)]
+struct FinishCall<'a> {
+    #[serde(flatten)]
+    report: &'a Finish,
+    #[serde(skip_serializing_if = "<[LogLine]>::is_empty")]
+    logs: &'a [LogLine],
+    elapsed_seconds: f64,
+}
+
 /// The answer to `finish`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Finished {
     pub state: String,
-    #[serde(default)]
-    pub error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -101,11 +112,15 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str, token: &str) -> Client {
-        let http = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
+            .build();
+        let http = ureq::Agent::with_parts(
+            config,
+            DefaultConnector::default(),
+            RememberingResolver::default(),
+        );
         Client {
             http,
             base: base.trim_end_matches('/').to_string(),
@@ -137,8 +152,20 @@ impl Client {
         self.post("xcom", &body, XCOM_BUDGET).map(|_| ())
     }
 
-    pub fn finish(&self, finish: &Finish) -> Result<Finished, CallError> {
-        let bytes = self.post("finish", finish, FINISH_BUDGET)?;
+    /// `POST /agent/v1/finish` with the log lines not shipped yet and the elapsed time:
+    /// the server stores both with the outcome and writes the closing line.
+    pub fn finish(
+        &self,
+        finish: &Finish,
+        logs: &[LogLine],
+        elapsed: Duration,
+    ) -> Result<Finished, CallError> {
+        let call = FinishCall {
+            report: finish,
+            logs,
+            elapsed_seconds: elapsed.as_secs_f64(),
+        };
+        let bytes = self.post("finish", &call, FINISH_BUDGET)?;
         serde_json::from_slice(&bytes).map_err(|e| CallError::BadResponse(e.to_string()))
     }
 

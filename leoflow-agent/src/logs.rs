@@ -15,6 +15,9 @@ const MAX_LINES: usize = 100;
 pub const MAX_DELAY: Duration = Duration::from_millis(100);
 /// Bytes per batch at most, well under the API's 1 MiB limit.
 const MAX_BYTES: usize = 512 * 1024;
+/// Queued bytes at most that travel inside `finish` rather than in a `logs` call of their
+/// own (the API allows 64 KiB beyond the XCom cap in a finish body).
+const MAX_PIGGYBACK_BYTES: usize = 32 * 1024;
 /// A longer line is split into pieces of this size.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
@@ -70,6 +73,18 @@ impl Shipper {
         if self.deadline().is_some_and(|d| Instant::now() >= d) {
             self.flush();
         }
+    }
+
+    /// The queued lines, to send with the `finish` call, when they are few enough to ride
+    /// along (under `MAX_PIGGYBACK_BYTES`); otherwise they are shipped now and none are
+    /// returned.
+    pub fn take_for_finish(&mut self) -> Vec<LogLine> {
+        if self.bytes > MAX_PIGGYBACK_BYTES {
+            self.flush();
+        }
+        self.bytes = 0;
+        self.oldest = None;
+        std::mem::take(&mut self.buf)
     }
 
     pub fn flush(&mut self) {

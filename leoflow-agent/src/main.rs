@@ -18,6 +18,7 @@ mod context;
 mod forkserver;
 mod logs;
 mod process;
+mod resolve;
 mod task;
 mod template;
 
@@ -114,7 +115,7 @@ fn start_failed(client: &Client, e: &CallError) -> ExitCode {
         return ExitCode::from(1);
     }
     let report = failed(format!("the attempt could not start: {e}"), None, true);
-    let _ = client.finish(&report);
+    let _ = client.finish(&report, &[], Duration::ZERO);
     ExitCode::from(1)
 }
 
@@ -211,68 +212,48 @@ fn heartbeat(
     (stopped, handle)
 }
 
-/// Reports `report`; a return value the control plane refuses (413) becomes a failure
-/// with its reason. Writes the closing log line and picks the exit status.
+/// Reports `report` with the log lines still queued; the server records both and writes
+/// the closing line. A return value the control plane refuses (413) becomes a failure with
+/// its reason. When the report could not be recorded, the agent writes the closing line
+/// itself. Picks the exit status.
 fn finish(client: &Client, report: Finish, began: Instant, log: &mut Shipper) -> ExitCode {
-    let took = secs_short(began.elapsed());
     let mut report = report;
-    let answer = match client.finish(&report) {
+    let lines = log.take_for_finish();
+    let answer = match client.finish(&report, &lines, began.elapsed()) {
         Err(CallError::Refused {
             status: 413,
             detail,
         }) if report.status == "success" => {
             report = failed(detail, None, true);
-            client.finish(&report)
+            client.finish(&report, &lines, began.elapsed())
         }
         other => other,
     };
-    let code = report
-        .exit_code
-        .map(|c| format!(" (exit {c})"))
-        .unwrap_or_default();
-    let (line, ok) = match &answer {
-        Ok(a) if a.state == "success" => (format!("✓ task succeeded in {took}"), true),
-        Ok(a) if a.state == "skipped" => (
-            format!(
-                "↷ task skipped in {took}{}",
-                report
-                    .error
-                    .as_deref()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            ),
-            true,
-        ),
-        Ok(a) => {
-            let cause = a.error.clone().or_else(|| report.error.clone());
-            (
-                format!(
-                    "✗ task failed{code} in {took}{}",
-                    cause.map(|c| format!(": {c}")).unwrap_or_default()
-                ),
-                false,
-            )
-        }
-        // The control plane ended the attempt itself (its timeout, a cancel); its own log
-        // line says why.
-        Err(CallError::Refused { status: 409, .. }) => {
-            let what = report.error.clone().unwrap_or_else(|| report.status.into());
-            (
-                format!("✗ task stopped after {took} ({what}); the control plane had already ended this attempt"),
-                false,
-            )
-        }
+    let took = secs_short(began.elapsed());
+    let what = report.error.clone().unwrap_or_else(|| report.status.into());
+    match &answer {
+        Ok(a) => return exit_status(a.state == "success" || a.state == "skipped"),
+        // The control plane ended the attempt itself (its timeout, a cancel) and kept the
+        // lines; its own log line says why.
+        Err(CallError::Refused { status: 409, .. }) => log.system(format!(
+            "✗ task stopped after {took} ({what}); the control plane had already ended this attempt"
+        )),
         Err(e) => {
             diag(format!("could not report the outcome: {e}"));
-            let what = report.error.clone().unwrap_or_else(|| report.status.into());
-            (
-                format!("✗ task ended in {took} ({what}) but the outcome was not recorded: {e}"),
-                false,
-            )
+            // The lines may not have been kept: send them again, then the end.
+            for line in lines {
+                log.push(line.stream, line.message);
+            }
+            log.system(format!(
+                "✗ task ended in {took} ({what}) but the outcome was not recorded: {e}"
+            ));
         }
-    };
-    log.system(line);
+    }
     log.flush();
+    exit_status(false)
+}
+
+fn exit_status(ok: bool) -> ExitCode {
     if ok {
         ExitCode::SUCCESS
     } else {

@@ -246,7 +246,6 @@ pub fn run(
     }
     // Nothing of the attempt outlives it, whether or not it held a pipe.
     signal(pgid, Signal::SIGKILL);
-    log.flush();
 
     let ending = match (stopping, status) {
         (Some((ending, _)), _) => ending,

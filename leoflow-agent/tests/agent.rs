@@ -68,10 +68,23 @@ impl FakeApi {
         cmd.output().unwrap()
     }
 
-    fn system_lines(&self) -> Vec<String> {
-        self.calls("logs")
+    /// Every line shipped, in `logs` calls or riding along with `finish`, in call order.
+    fn lines(&self) -> Vec<Value> {
+        self.seen
+            .lock()
+            .unwrap()
             .iter()
-            .flat_map(|r| r.body["lines"].as_array().cloned().unwrap_or_default())
+            .flat_map(|r| match r.path.as_str() {
+                "/agent/v1/logs" => r.body["lines"].as_array().cloned().unwrap_or_default(),
+                "/agent/v1/finish" => r.body["logs"].as_array().cloned().unwrap_or_default(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    fn system_lines(&self) -> Vec<String> {
+        self.lines()
+            .into_iter()
             .filter(|l| l["stream"] == "system")
             .map(|l| l["message"].as_str().unwrap_or_default().to_string())
             .collect()
@@ -166,6 +179,16 @@ fn ok(endpoint: &str, start: &Value) -> (u16, Value) {
     }
 }
 
+/// A finish body without what rides along (log lines, elapsed time).
+fn report(finish: &Request) -> Value {
+    let mut body = finish.body.clone();
+    if let Some(fields) = body.as_object_mut() {
+        fields.remove("logs");
+        fields.remove("elapsed_seconds");
+    }
+    body
+}
+
 fn problem(status: u16, detail: &str) -> (u16, Value) {
     (
         status,
@@ -203,9 +226,11 @@ fn the_timeout_is_enforced_locally_on_the_whole_tree() {
     let finish = &api.calls("finish")[0];
     assert_eq!(finish.auth, "Bearer tok");
     assert_eq!(
-        finish.body,
+        report(finish),
         json!({"status": "failed", "error": "timed out after 1s", "retryable": true})
     );
+    let elapsed = finish.body["elapsed_seconds"].as_f64().unwrap();
+    assert!((1.0..60.0).contains(&elapsed), "{elapsed}");
     assert!(
         !group_alive(child_pgid(&out)),
         "the task's sleeps outlived it"
@@ -215,12 +240,6 @@ fn the_timeout_is_enforced_locally_on_the_whole_tree() {
         lines
             .iter()
             .any(|l| l.starts_with("timed out after 1s: stopping the task")),
-        "{lines:?}"
-    );
-    assert!(
-        lines
-            .last()
-            .is_some_and(|l| l.starts_with("✗ task failed in ")),
         "{lines:?}"
     );
 }
@@ -261,7 +280,7 @@ fn calls_are_retried_while_the_control_plane_is_unavailable_but_not_on_4xx() {
     let finishes = api.calls("finish");
     assert_eq!(finishes.len(), 3);
     assert_eq!(
-        finishes[2].body,
+        report(&finishes[2]),
         json!({"status": "success", "return_value": "done", "retryable": true})
     );
 
@@ -282,7 +301,7 @@ fn pre_run_errors_are_reported_not_swallowed() {
     let api = FakeApi::start(move |e, _| ok(e, &start));
     assert_eq!(api.run_agent(&[]).status.code(), Some(1));
     assert_eq!(
-        api.calls("finish")[0].body,
+        report(&api.calls("finish")[0]),
         json!({"status": "failed", "error": "this agent cannot run tasks of type \"docker\"", "retryable": false})
     );
 
@@ -315,9 +334,70 @@ fn a_refused_return_value_is_reported_as_a_failure_with_the_reason() {
     let finishes = api.calls("finish");
     assert_eq!(finishes[0].body["status"], "success");
     assert_eq!(
-        finishes[1].body,
+        report(&finishes[1]),
         json!({"status": "failed", "error": "the return value was refused: too big", "retryable": true})
     );
+    // The refused call's lines travel again with the one that is kept.
+    assert_eq!(finishes[1].body["logs"], finishes[0].body["logs"]);
+}
+
+#[test]
+fn a_short_attempt_sends_its_lines_with_finish_and_makes_no_other_call() {
+    let start = context(bash("echo one; echo two >&2"), None, 30.0);
+    let api = FakeApi::start(move |e, _| match e {
+        "finish" => (200, json!({"state": "success"})),
+        _ => ok(e, &start),
+    });
+    let out = api.run_agent(&[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        api.calls("logs").is_empty(),
+        "the lines ride along with finish"
+    );
+    let finish = &api.calls("finish")[0];
+    let lines: Vec<(String, String)> = finish.body["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["stream"].as_str().unwrap().to_string(),
+                l["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(lines[0], ("system".into(), "▸ task started (try 1)".into()));
+    assert!(
+        lines.contains(&("stdout".into(), "one".into())),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&("stderr".into(), "two".into())),
+        "{lines:?}"
+    );
+    assert!(finish.body["elapsed_seconds"].as_f64().unwrap() >= 0.0);
+}
+
+#[test]
+fn when_the_outcome_is_not_accepted_the_agent_writes_the_closing_line_itself() {
+    let start = context(bash("echo late"), None, 30.0);
+    let api = FakeApi::start(move |e, _| match e {
+        "finish" => problem(409, "attempt d/r/t#1 is no longer current"),
+        _ => ok(e, &start),
+    });
+    assert_eq!(api.run_agent(&[]).status.code(), Some(1));
+    let closing = api.calls("logs");
+    assert_eq!(
+        closing.len(),
+        1,
+        "only the closing line is sent after a 409"
+    );
+    let lines = closing[0].body["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "the server kept the lines sent with finish");
+    assert!(lines[0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("✗ task stopped after "));
 }
 
 #[test]

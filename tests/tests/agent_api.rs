@@ -334,16 +334,30 @@ async fn heartbeats_logs_and_finish_follow_the_attempt() {
         .await;
     assert_problem(&r, 400, "/agent/v1/logs", "invalid JSON body");
 
+    // Lines not shipped yet ride along with finish; given the elapsed time, the server
+    // writes the closing line after them.
     let r = a
         .post(
             "/agent/v1/finish",
             Some(&token),
-            json!({"status": "failed", "error": "boom", "exit_code": 2, "retryable": false}),
+            json!({"status": "failed", "error": "boom", "exit_code": 2, "retryable": false,
+                   "logs": [{"stream": "stdout", "message": "last words"}],
+                   "elapsed_seconds": 1.234}),
         )
         .await;
     assert_eq!(
         (r.status, r.body.clone()),
         (200, json!({"state": "failed", "error": "boom"}))
+    );
+    let log = a.stack.log(&a.attempt("loner", -1, 1)).await;
+    assert_eq!(
+        log,
+        [
+            "hello",
+            "oops",
+            "last words",
+            "✗ task failed (exit 2) in 1.23s: boom"
+        ]
     );
     let ti = a.stack.ti(&a.run, "loner").await;
     assert_eq!(
@@ -357,10 +371,14 @@ async fn heartbeats_logs_and_finish_follow_the_attempt() {
         .post(
             "/agent/v1/finish",
             Some(&token),
-            json!({"status": "success"}),
+            json!({"status": "success", "logs": [{"stream": "stderr", "message": "straggler"}],
+                   "elapsed_seconds": 12.5}),
         )
         .await;
     assert_problem(&r, 409, "/agent/v1/finish", "no longer current");
+    // Its lines are kept, as a `logs` call's would be; no closing line for a refused report.
+    let log = a.stack.log(&a.attempt("loner", -1, 1)).await;
+    assert_eq!(log.last().map(String::as_str), Some("straggler"));
     let r = a
         .post(
             "/agent/v1/xcom",

@@ -162,6 +162,15 @@ pub struct FinishRequest {
     /// False for `AirflowFailException`: no retry. Defaults to true.
     #[serde(default)]
     pub retryable: Option<bool>,
+    /// Log lines the agent had not shipped yet; appended with the outcome, so a short
+    /// attempt needs no separate `logs` call.
+    #[serde(default)]
+    pub logs: Vec<LogLineDto>,
+    /// How long the attempt took as the agent saw it. When given, the server writes the
+    /// closing line (`✓ task succeeded in 0.02s`, `✗ task failed (exit 2) in …: cause`)
+    /// after recording the outcome.
+    #[serde(default)]
+    pub elapsed_seconds: Option<f64>,
 }
 
 /// `POST /agent/v1/finish` response.

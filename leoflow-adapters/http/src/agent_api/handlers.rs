@@ -7,10 +7,11 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
+use chrono::{DateTime, Utc};
 use leoflow_core::engine::FinishResult;
 use leoflow_ports::dag::{XComRef, RETURN_VALUE};
 use leoflow_ports::executor::Outcome;
-use leoflow_ports::log::LogLine;
+use leoflow_ports::log::{LogLine, LogStream};
 use leoflow_ports::state::TaskState;
 use leoflow_ports::xcom::{self, json_size};
 use serde_json::Value;
@@ -19,7 +20,7 @@ use super::auth::Caller;
 use super::context::{start_response, Scope, XComReader};
 use super::dto::{
     FinishRequest, FinishResponse, FinishStatus, HeartbeatAction, HeartbeatResponse, LogBatch,
-    StartRequest, StartResponse, XComPush, XComQuery, XComValue,
+    LogLineDto, StartRequest, StartResponse, XComPush, XComQuery, XComValue,
 };
 use super::{AgentApi, MAX_LOG_BATCH_BYTES, SMALL_BODY_BYTES};
 use crate::body::{read_json, read_optional_json};
@@ -88,16 +89,7 @@ pub async fn logs(
     if batch.lines.is_empty() {
         return Ok(StatusCode::NO_CONTENT);
     }
-    let now = api.engine.clock().now();
-    let lines: Vec<LogLine> = batch
-        .lines
-        .into_iter()
-        .map(|l| LogLine {
-            at: l.at.unwrap_or(now),
-            stream: l.stream,
-            message: l.message,
-        })
-        .collect();
+    let lines = log_lines(batch.lines, api.engine.clock().now());
     api.engine
         .logs()
         .append(&attempt, &lines)
@@ -152,7 +144,9 @@ pub async fn get_xcom(
     Ok(Json(XComValue { value }))
 }
 
-/// `POST /agent/v1/finish`: records the attempt's outcome through the engine.
+/// `POST /agent/v1/finish`: records the attempt's outcome through the engine, then appends
+/// the log lines that came with it and, when the agent gave its elapsed time, the closing
+/// line.
 pub async fn finish(
     State(api): Api,
     Caller(attempt): Caller,
@@ -171,32 +165,31 @@ pub async fn finish(
             )));
         }
     }
+    let now = api.engine.clock().now();
+    let mut lines = log_lines(req.logs, now);
     let outcome = match req.status {
         FinishStatus::Success => Outcome::Success {
             return_value: req.return_value,
         },
-        FinishStatus::Skipped => Outcome::Skipped { message: req.error },
+        FinishStatus::Skipped => Outcome::Skipped {
+            message: req.error.clone(),
+        },
         FinishStatus::Failed => Outcome::Failed {
             message: req
                 .error
+                .clone()
                 .unwrap_or_else(|| "the task failed without a message".into()),
             exit_code: req.exit_code,
             retryable: req.retryable.unwrap_or(true),
         },
     };
-    match api
+    let recorded = api
         .engine
         .finish_attempt(&attempt, outcome)
         .await
-        .map_err(engine_problem)?
-    {
-        FinishResult::Stale => {
-            api.current(&attempt).await?;
-            Err(Problem::conflict(format!(
-                "attempt {attempt} is no longer current"
-            )))
-        }
-        FinishResult::Recorded(state) => {
+        .map_err(engine_problem);
+    let answer = match recorded {
+        Ok(FinishResult::Recorded(state)) => {
             let error = if matches!(state, TaskState::Failed | TaskState::UpForRetry) {
                 api.engine
                     .datastore()
@@ -212,11 +205,85 @@ pub async fn finish(
             } else {
                 None
             };
-            Ok(Json(FinishResponse {
+            if let Some(elapsed) = req.elapsed_seconds {
+                let closing = closing_line(
+                    state,
+                    elapsed,
+                    req.exit_code,
+                    error.as_deref().or(req.error.as_deref()),
+                );
+                lines.push(LogLine {
+                    at: api.engine.clock().now(),
+                    stream: LogStream::System,
+                    message: closing,
+                });
+            }
+            Ok(FinishResponse {
                 state: state.as_str().to_string(),
                 error,
-            }))
+            })
         }
+        Ok(FinishResult::Stale) => match api.current(&attempt).await {
+            Ok(_) => Err(Problem::conflict(format!(
+                "attempt {attempt} is no longer current"
+            ))),
+            Err(p) => Err(p),
+        },
+        Err(p) => Err(p),
+    };
+    // Kept whatever the answer: like `logs`, lines are accepted after the attempt ended.
+    if !lines.is_empty() {
+        if let Err(e) = api.engine.logs().append(&attempt, &lines).await {
+            tracing::warn!(%attempt, error = %e, "could not store the log lines sent with finish");
+        }
+    }
+    answer.map(Json)
+}
+
+/// The agent's lines as the log store keeps them (a line without a time gets `now`).
+fn log_lines(lines: Vec<LogLineDto>, now: DateTime<Utc>) -> Vec<LogLine> {
+    lines
+        .into_iter()
+        .map(|l| LogLine {
+            at: l.at.unwrap_or(now),
+            stream: l.stream,
+            message: l.message,
+        })
+        .collect()
+}
+
+/// The last line of an attempt's log: how it ended and after how long.
+fn closing_line(
+    state: TaskState,
+    elapsed: f64,
+    exit_code: Option<i32>,
+    cause: Option<&str>,
+) -> String {
+    let took = took(elapsed);
+    let cause = cause.map(|c| format!(": {c}")).unwrap_or_default();
+    match state {
+        TaskState::Success => format!("✓ task succeeded in {took}"),
+        TaskState::Skipped => format!("↷ task skipped in {took}{cause}"),
+        _ => {
+            let code = exit_code
+                .map(|c| format!(" (exit {c})"))
+                .unwrap_or_default();
+            format!("✗ task failed{code} in {took}{cause}")
+        }
+    }
+}
+
+/// `0.02s` under ten seconds, whole seconds above.
+fn took(elapsed: f64) -> String {
+    let elapsed = if elapsed.is_finite() {
+        elapsed.max(0.0)
+    } else {
+        0.0
+    };
+    if elapsed < 10.0 {
+        format!("{elapsed:.2}s")
+    } else {
+        format!("{}s", elapsed.trunc())
     }
 }
 
