@@ -111,6 +111,14 @@ def warm_imports() -> None:
             print(f"leoflow_shim serve: could not pre-import {name}: {err}", file=sys.stderr)
 
 
+def _settle_modules() -> None:
+    """Check the imported modules once more in the server, so each child's `prepare_interpreter` finds nothing new to
+    check: the walk over every module would also copy the pages of the forked memory it touches."""
+    from .loader import prepare_interpreter
+
+    prepare_interpreter()
+
+
 def _ensure_standard_fds() -> None:
     """Open /dev/null on any closed fd 0-2, so received descriptors never land there."""
     for fd in (0, 1, 2):
@@ -229,6 +237,7 @@ class ForkServer:
         warm_imports()
         if self.preload:
             self._preload()
+        _settle_modules()
         import gc
 
         gc.collect()
@@ -266,6 +275,7 @@ class ForkServer:
             print(f"leoflow_shim serve: warming {dag_file} failed: {err}", file=sys.stderr)
             return
         if cached:
+            _settle_modules()
             import gc
 
             gc.collect()
