@@ -23,6 +23,7 @@ use tokio::sync::{broadcast, mpsc, Notify};
 
 use crate::branch;
 use crate::plan::{DagPlan, PlanError};
+use crate::recent::RecentlyEnded;
 use crate::scheduler;
 use crate::validate::{validate, Limits, ValidationErrors};
 
@@ -201,6 +202,7 @@ impl EngineBuilder {
             config: self.config,
             plans: Mutex::new(HashMap::new()),
             run_versions: Mutex::new(HashMap::new()),
+            ended: Mutex::new(RecentlyEnded::default()),
             fence: Mutex::new(None),
             pokes,
             poke_rx: Mutex::new(Some(poke_rx)),
@@ -226,6 +228,9 @@ pub(crate) struct Inner {
     /// The version each unfinished run is pinned to, so reporting an attempt's outcome
     /// costs no run lookup. Entries leave when the run finishes.
     run_versions: Mutex<HashMap<RunKey, u32>>,
+    /// Attempts whose end this engine recorded, so the executor's later exit event about
+    /// them costs no datastore read.
+    ended: Mutex<RecentlyEnded>,
     /// The fencing token of the lease this engine holds, if it is the leader.
     pub fence: Mutex<Option<FencingToken>>,
     pub pokes: mpsc::UnboundedSender<RunKey>,
@@ -443,6 +448,14 @@ impl Inner {
             .insert(run.clone(), version);
     }
 
+    /// True when this engine recorded the end of `attempt`: it is no longer current.
+    pub fn ended_here(&self, attempt: &AttemptId) -> bool {
+        self.ended
+            .lock()
+            .expect("ended attempts poisoned")
+            .contains(attempt)
+    }
+
     pub fn forget_version(&self, run: &RunKey) {
         self.run_versions
             .lock()
@@ -647,6 +660,10 @@ impl Inner {
             // Raced with `attempt_started` (queued → running): try once more from the new state.
             return Box::pin(self.finish_attempt(attempt, outcome)).await;
         }
+        self.ended
+            .lock()
+            .expect("ended attempts poisoned")
+            .insert(attempt.clone());
         if let Outcome::Failed { message, .. } = &outcome {
             if state == TaskState::UpForRetry {
                 self.system_log(

@@ -15,6 +15,7 @@ pub mod graph;
 mod lease;
 pub mod mapping;
 pub mod plan;
+mod recent;
 pub mod reconcile;
 pub mod retry;
 pub mod router;

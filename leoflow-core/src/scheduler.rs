@@ -287,6 +287,9 @@ impl Scheduler {
     }
 
     async fn still_current(&self, attempt: &AttemptId) -> Result<bool> {
+        if self.inner.ended_here(attempt) {
+            return Ok(false);
+        }
         let ti = self.inner.store.get_task_instance(&attempt.task).await?;
         Ok(ti.is_some_and(|t| t.try_number == attempt.try_number && t.state.is_in_flight()))
     }
