@@ -140,8 +140,12 @@ fn perform(call: &HttpCall) -> Result<(u16, Vec<u8>), CallFailure> {
         .timeout_global(Some(call.timeout()))
         // The inline executor (reqwest) sends no User-Agent either.
         .user_agent(AutoHeaderValue::None);
-    if call.url.starts_with("https://") {
-        config = config.tls_config(tls_config().map_err(CallFailure::Setup)?);
+    match tls_config() {
+        Ok(Some(tls)) => config = config.tls_config(tls),
+        Ok(None) => {}
+        // Only an HTTPS call (or one redirected to HTTPS) needs the roots.
+        Err(e) if call.url.starts_with("https://") => return Err(CallFailure::Setup(e)),
+        Err(_) => {}
     }
     let agent: ureq::Agent = config.build().into();
     let url = call.url.as_str();
@@ -245,18 +249,18 @@ fn describe(failure: &CallFailure, task_id: &str, call: &HttpCall, timeout: Dura
     }
 }
 
-/// The roots HTTPS calls trust: Mozilla's (built in) unless `SSL_CERT_FILE` names a PEM
-/// file, whose certificates then replace them.
-fn tls_config() -> Result<TlsConfig, String> {
+/// The roots HTTPS calls trust when `SSL_CERT_FILE` names a PEM file: its certificates,
+/// instead of Mozilla's built-in ones (`None`: no such file is set).
+fn tls_config() -> Result<Option<TlsConfig>, String> {
     let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) else {
-        return Ok(TlsConfig::default());
+        return Ok(None);
     };
     let shown = path.to_string_lossy().into_owned();
     let pem = fs::read(&path).map_err(|e| {
         format!("SSL_CERT_FILE={shown:?} cannot be read ({e}); point it at a PEM file of CA certificates, or unset it to trust the built-in Mozilla roots")
     })?;
     roots_from_pem(&pem)
-        .map(|roots| TlsConfig::builder().root_certs(roots).build())
+        .map(|roots| Some(TlsConfig::builder().root_certs(roots).build()))
         .map_err(|e| format!("SSL_CERT_FILE={shown:?}: {e}"))
 }
 

@@ -406,6 +406,22 @@ fn a_call_the_control_plane_could_not_resolve_fails_without_retry() {
 }
 
 #[test]
+fn an_unreadable_ssl_cert_file_fails_an_https_call_without_retry() {
+    let start = http_call("https://127.0.0.1:1/", 30.0);
+    let api = FakeApi::start(move |e, _| ok(e, &start));
+    api.run_agent(&[("SSL_CERT_FILE", "/nonexistent/ca.pem")]);
+    let finish = &api.calls("finish")[0].body;
+    assert_eq!(finish["retryable"], false, "{finish}");
+    let error = finish["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "GET https://127.0.0.1:1/: SSL_CERT_FILE=\"/nonexistent/ca.pem\" cannot be read"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
 fn without_url_and_token_the_agent_says_so() {
     let out = Command::new(env!("CARGO_BIN_EXE_leoflow-agent"))
         .env_clear()
