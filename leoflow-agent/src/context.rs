@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::http::HttpCall;
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Context {
     pub attempt: Attempt,
@@ -24,6 +26,12 @@ pub struct Context {
     pub heartbeat_interval_seconds: f64,
     #[serde(default)]
     pub timeout_seconds: Option<f64>,
+    /// An http_api task's call, resolved by the control plane.
+    #[serde(default)]
+    pub http_call: Option<HttpCall>,
+    /// Why an http_api task's call could not be resolved.
+    #[serde(default)]
+    pub http_call_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

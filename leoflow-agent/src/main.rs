@@ -1,14 +1,17 @@
 //! `leoflow-agent`: runs ONE task attempt. It asks the agent API for the attempt's context
 //! (`start`), writes it to a private work dir as `context.json` (inputs travel in files,
-//! never in environment variables), runs the task (bash or the python runtime) in its own
-//! process group, streams its output as log lines, heartbeats, enforces the timeout and
-//! cancellation, and reports the outcome (`finish`). ADR 0003 is the protocol.
+//! never in environment variables), runs the task (bash or the python runtime in its own
+//! process group; for an http_api task, the HTTP call the control plane resolved), streams
+//! its output as log lines, heartbeats, enforces the timeout and cancellation, and reports
+//! the outcome (`finish`). ADR 0003 is the protocol, ADR 0011 the http_api call.
 //!
 //! Environment: `LEOFLOW_AGENT_URL` and `LEOFLOW_AGENT_TOKEN` (required), `LEOFLOW_PYTHON`
 //! (default `python3`), `LEOFLOW_SHIM_PATH` (put first on `PYTHONPATH` for python tasks),
 //! `LEOFLOW_PROJECT_DIR` (default: the current directory), `LEOFLOW_WORK_ROOT` (where work
 //! dirs are made; default: the system temp dir), `LEOFLOW_WARM_SOCKET` (the warm Python
-//! runtime's socket: python tasks are forked from it, and start cold when it is down).
+//! runtime's socket: python tasks are forked from it, and start cold when it is down),
+//! `SSL_CERT_FILE` (a PEM file of CA certificates that replaces the built-in Mozilla roots
+//! for an http_api task's HTTPS call).
 //!
 //! Exit status: 0 when the attempt was recorded as succeeded or skipped, 1 otherwise, 2
 //! when the agent is misconfigured and could not even ask for its attempt.
@@ -16,6 +19,7 @@
 mod api;
 mod context;
 mod forkserver;
+mod http;
 mod logs;
 mod process;
 mod resolve;
@@ -140,17 +144,20 @@ fn run(
     let base_env: Vec<(String, String)> = std::env::vars().collect();
     let (spec, kind) = match task::plan(ctx, setup, workdir, &base_env) {
         Plan::Report(report) => return report,
+        Plan::Call(call) => {
+            return beating(client, ctx, stop, || {
+                http::run(&call, &ctx.task.task_id, stop, log)
+            })
+        }
         Plan::Run { spec, kind } => (spec, kind),
     };
     let timeout = ctx
         .timeout_seconds
         .filter(|t| t.is_finite() && *t > 0.0)
         .map(Duration::from_secs_f64);
-    let interval = Duration::from_secs_f64(ctx.heartbeat_interval_seconds.clamp(0.1, 3600.0));
-    let (beating, heart) = heartbeat(client.clone(), interval, stop.clone());
-    let ran = process::run(&spec, timeout, stop, log);
-    drop(beating);
-    let _ = heart.join();
+    let ran = beating(client, ctx, stop, || {
+        process::run(&spec, timeout, stop, log)
+    });
     let ran = match ran {
         Ok(r) => r,
         Err(e) => {
@@ -186,6 +193,16 @@ fn run(
         Err(_) => {}
     }
     report
+}
+
+/// Runs `work` while heartbeating at the interval `start` gave.
+fn beating<T>(client: &Client, ctx: &Context, stop: &Stop, work: impl FnOnce() -> T) -> T {
+    let interval = Duration::from_secs_f64(ctx.heartbeat_interval_seconds.clamp(0.1, 3600.0));
+    let (beats, heart) = heartbeat(client.clone(), interval, stop.clone());
+    let result = work();
+    drop(beats);
+    let _ = heart.join();
+    result
 }
 
 /// Heartbeats every `interval` until `stopped` is dropped; a "cancel" answer sets

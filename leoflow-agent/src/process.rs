@@ -98,7 +98,8 @@ pub struct Stop {
 }
 
 impl Stop {
-    fn reason(&self) -> Option<String> {
+    /// Why the attempt must stop, if it must.
+    pub fn reason(&self) -> Option<String> {
         if self.cancelled.load(Ordering::SeqCst) {
             Some("cancelled by the control plane".into())
         } else if self.signalled.load(Ordering::SeqCst) {

@@ -1,7 +1,8 @@
-//! From a task's context to a process, and from how the process ended to the outcome the
+//! From a task's context to what to run, and from how a process ended to the outcome the
 //! agent reports: bash (`bash -c` with Airflow's `AIRFLOW_CTX_*` variables and the rendered
-//! command; exit 99 skips, like Airflow's `skip_on_exit_code`) and python (the shim's
-//! runtime, `python -m leoflow_shim run <workdir>`, which answers in `result.json`).
+//! command; exit 99 skips, like Airflow's `skip_on_exit_code`), python (the shim's
+//! runtime, `python -m leoflow_shim run <workdir>`, which answers in `result.json`) and
+//! http_api (the call the control plane resolved, made by `crate::http`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -12,6 +13,7 @@ use serde_json::Value;
 
 use crate::api::Finish;
 use crate::context::{iso, Context};
+use crate::http::HttpCall;
 use crate::process::{secs, Ending, Ran, Spec, Warm};
 use crate::template;
 
@@ -31,6 +33,8 @@ pub struct Setup {
 pub enum Plan {
     /// Start this process.
     Run { spec: Spec, kind: Kind },
+    /// Make this HTTP call.
+    Call(HttpCall),
     /// Nothing to run; report this.
     Report(Finish),
 }
@@ -52,7 +56,8 @@ pub fn failed(error: impl Into<String>, exit_code: Option<i32>, retryable: bool)
     }
 }
 
-fn success(return_value: Option<Value>) -> Finish {
+/// A success whose return value becomes the `return_value` XCom.
+pub fn success(return_value: Option<Value>) -> Finish {
     Finish {
         status: "success",
         return_value,
@@ -96,11 +101,15 @@ pub fn plan(ctx: &Context, setup: &Setup, workdir: &Path, base_env: &[(String, S
             kind: Kind::Python,
         },
         "empty" => Plan::Report(success(None)),
-        "http_api" => Plan::Report(failed(
-            "http_api tasks in pod mode are not run by this agent yet; use execution_mode: inline",
-            None,
-            false,
-        )),
+        "http_api" => match (&ctx.http_call, &ctx.http_call_error) {
+            (_, Some(e)) => Plan::Report(failed(e.clone(), None, false)),
+            (Some(call), None) => Plan::Call(call.clone()),
+            (None, None) => Plan::Report(failed(
+                "the control plane sent no http_call for this http_api task; it is older than this agent: upgrade it",
+                None,
+                false,
+            )),
+        },
         other => Plan::Report(failed(
             format!("this agent cannot run tasks of type {other:?}"),
             None,

@@ -1,7 +1,8 @@
 //! The agent binary against a scripted stand-in for the agent API (a tiny HTTP server on
-//! 127.0.0.1): its own rules — local timeout, cancel on a heartbeat answer, retries while
-//! the control plane is unavailable, pre-run failures reported, a refused return value
-//! reported as a failure, and a clear exit when misconfigured.
+//! 127.0.0.1): its own rules — local timeout, cancel on a heartbeat answer (of a process and
+//! of an http_api call), retries while the control plane is unavailable, pre-run failures
+//! reported, a refused return value reported as a failure, an http_api call made and
+//! reported, and a clear exit when misconfigured.
 
 #![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
 
@@ -398,6 +399,106 @@ fn when_the_outcome_is_not_accepted_the_agent_writes_the_closing_line_itself() {
         .as_str()
         .unwrap()
         .starts_with("✗ task stopped after "));
+}
+
+/// An http_api task's context with the call the control plane resolved.
+fn http_call(url: &str, heartbeat: f64) -> Value {
+    let mut ctx = context(
+        json!({"task_id": "call", "type": "http_api", "execution_mode": "pod"}),
+        None,
+        heartbeat,
+    );
+    ctx["http_call"] = json!({
+        "method": "GET", "url": url, "headers": {}, "timeout_seconds": 60.0,
+        "success_status_codes": [200], "max_response_bytes": 1024,
+    });
+    ctx
+}
+
+#[test]
+fn an_http_call_is_made_and_its_answer_reported() {
+    let service = FakeApi::start(|_, _| (200, json!({"rows": 3})));
+    let start = http_call(&format!("{}/agent/v1/report", service.url), 30.0);
+    let api = FakeApi::start(move |e, _| match e {
+        "finish" => (200, json!({"state": "success"})),
+        _ => ok(e, &start),
+    });
+    let out = api.run_agent(&[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(service.calls("report").len(), 1);
+    assert_eq!(
+        api.calls("finish")[0].body,
+        json!({"status": "success", "return_value": {"rows": 3}, "retryable": true})
+    );
+    let lines = api.system_lines();
+    let prefix = format!("GET {}/agent/v1/report → HTTP 200 in ", service.url);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&prefix) && l.ends_with(" ms, 10 bytes")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_cancel_answer_to_a_heartbeat_stops_an_http_call() {
+    // A server that accepts the call and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hang", silent.local_addr().unwrap());
+    let held = thread::spawn(move || silent.accept());
+    let start = http_call(&url, 0.2);
+    let api = FakeApi::start(move |e, n| match (e, n) {
+        ("heartbeat", 1..) => (200, json!({"action": "cancel"})),
+        _ => ok(e, &start),
+    });
+    let began = std::time::Instant::now();
+    let out = api.run_agent(&[]);
+    assert!(
+        began.elapsed().as_secs() < 30,
+        "the call's 60 s were not awaited"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        api.calls("finish")[0].body,
+        json!({"status": "failed", "error": "cancelled by the control plane", "retryable": true})
+    );
+    let lines = api.system_lines();
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!(
+            "GET {url}: cancelled by the control plane (after "
+        ))),
+        "{lines:?}"
+    );
+    drop(held);
+}
+
+#[test]
+fn a_call_the_control_plane_could_not_resolve_fails_without_retry() {
+    let mut start = http_call("http://127.0.0.1:1/", 30.0);
+    start["http_call"] = Value::Null;
+    start["http_call_error"] = json!("task \"call\": connection \"nope\" does not exist");
+    let api = FakeApi::start(move |e, _| ok(e, &start));
+    assert_eq!(api.run_agent(&[]).status.code(), Some(1));
+    assert_eq!(
+        api.calls("finish")[0].body,
+        json!({"status": "failed", "error": "task \"call\": connection \"nope\" does not exist", "retryable": false})
+    );
+}
+
+#[test]
+fn an_unreadable_ssl_cert_file_fails_an_https_call_without_retry() {
+    let start = http_call("https://127.0.0.1:1/", 30.0);
+    let api = FakeApi::start(move |e, _| ok(e, &start));
+    api.run_agent(&[("SSL_CERT_FILE", "/nonexistent/ca.pem")]);
+    let finish = &api.calls("finish")[0].body;
+    assert_eq!(finish["retryable"], false, "{finish}");
+    let error = finish["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "GET https://127.0.0.1:1/: SSL_CERT_FILE=\"/nonexistent/ca.pem\" cannot be read"
+        ),
+        "{error}"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod dag;
 pub mod datastore;
 pub mod executor;
+pub mod http_call;
 pub mod lock;
 pub mod log;
 pub mod notify;

@@ -1,7 +1,8 @@
 //! The agent API over real HTTP on 127.0.0.1, with the scriptable fake executor standing
 //! in for processes: what `start` tells an attempt (resolved inputs, fan-ins, mapped
-//! arguments, params), the XCom read rule, heartbeats, logs, size caps, and every way a
-//! token can be misused — each refused with an RFC 7807 problem.
+//! arguments, params, an http_api task's resolved call), the XCom read rule, heartbeats,
+//! logs, size caps, and every way a token can be misused — each refused with an RFC 7807
+//! problem.
 
 #![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
 
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use leoflow_core::engine::TriggerRequest;
 use leoflow_http::token::{AgentClaims, AgentTokens};
 use leoflow_memory::MemoryLogs;
-use leoflow_ports::datastore::TaskStore;
+use leoflow_ports::datastore::{Connection, MetaStore, TaskStore};
 use leoflow_ports::run::{AttemptId, RunKey, TaskKey};
 use leoflow_ports::state::TaskState;
 use leoflow_ports::testkit::fake_executor::{Behavior, FakeExecutor};
@@ -191,6 +192,10 @@ async fn start_resolves_inputs_fan_ins_params_and_mapped_arguments() {
     assert_eq!(c["run"]["conf"], json!({"q": 2}));
     assert_eq!(c["timeout_seconds"], json!(60.0));
     assert_eq!(c["heartbeat_interval_seconds"], json!(30.0));
+    assert!(
+        c.get("http_call").is_none(),
+        "only http_api tasks get a call"
+    );
 
     let r = a
         .post("/agent/v1/start", Some(&a.token("fan", 1, 1)), json!({}))
@@ -198,6 +203,88 @@ async fn start_resolves_inputs_fan_ins_params_and_mapped_arguments() {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["mapped_kwargs"], json!({"x": "b"}));
     assert_eq!(r.body["attempt"]["map_index"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_gives_an_http_api_task_its_call_resolved_against_its_connection() {
+    let (listener, url) = bind().await;
+    let exec = FakeExecutor::new();
+    for t in ["call", "broken"] {
+        exec.script(t, Behavior::Hang);
+    }
+    let stack = Stack::start(
+        listener,
+        url.clone(),
+        tokens(&url),
+        Arc::new(exec),
+        Arc::new(MemoryLogs::new()),
+    );
+    stack
+        .store
+        .put_connection(&Connection {
+            conn_id: "svc".into(),
+            conn_type: "http".into(),
+            description: None,
+            host: Some("svc.internal".into()),
+            login: Some("user".into()),
+            schema: Some("https".into()),
+            port: Some(8443),
+            password_ciphertext: Some("sealed".into()),
+            extra_ciphertext: None,
+        })
+        .await
+        .unwrap();
+    let http = |id: &str, conn: &str| {
+        json!({"task_id": id, "type": "http_api", "execution_mode": "pod",
+               "execution_timeout_seconds": 30,
+               "http_request": {"method": "POST", "url": "/v1/items", "http_conn_id": conn,
+                                "headers": {"X-Trace": "1"}, "body": {"n": 1},
+                                "timeout_seconds": 90, "success_status_codes": [201]}})
+    };
+    stack
+        .register(dag(
+            "pod_http",
+            vec![http("call", "svc"), http("broken", "nope")],
+        ))
+        .await;
+    let run = stack.trigger("pod_http", TriggerRequest::default()).await;
+    let a = Api { stack, run };
+    a.until_running("call", -1).await;
+    a.until_running("broken", -1).await;
+
+    let r = a
+        .post("/agent/v1/start", Some(&a.token("call", -1, 1)), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.body["http_call"],
+        json!({
+            "method": "POST",
+            "url": "https://svc.internal:8443/v1/items",
+            "headers": {"Content-Type": "application/json", "X-Trace": "1"},
+            "body": "{\"n\":1}",
+            "timeout_seconds": 30.0,
+            "success_status_codes": [201],
+            "max_response_bytes": 1_048_576,
+        }),
+        "the execution timeout caps the call's"
+    );
+    assert!(r.body.get("http_call_error").is_none(), "{r:?}");
+
+    let r = a
+        .post(
+            "/agent/v1/start",
+            Some(&a.token("broken", -1, 1)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.get("http_call").is_none(), "{r:?}");
+    let error = r.body["http_call_error"].as_str().unwrap();
+    assert!(
+        error.contains("connection \"nope\" does not exist"),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

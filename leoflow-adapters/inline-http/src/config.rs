@@ -18,7 +18,7 @@ impl Default for InlineHttpConfig {
         InlineHttpConfig {
             max_concurrency: 32,
             max_duration: Duration::from_secs(300),
-            max_response_bytes: 1024 * 1024,
+            max_response_bytes: leoflow_ports::http_call::MAX_RESPONSE_BYTES,
         }
     }
 }

@@ -15,19 +15,13 @@ use leoflow_ports::datastore::MetaStore;
 use leoflow_ports::executor::{
     Attempt, Capabilities, Error, Event, EventStream, Executor, Outcome,
 };
+use leoflow_ports::http_call::{judge, resolve_call, summary, summary_of_failure};
 use leoflow_ports::log::{LogLine, LogStore, LogStream};
 use leoflow_ports::run::AttemptId;
-use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::AbortHandle;
 
 use crate::config::InlineHttpConfig;
-use crate::request::{judge, resolve_url};
-
-/// A task's call lasts at most this long when it does not say.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Airflow's HttpOperator succeeds on these unless told otherwise.
-const DEFAULT_SUCCESS: &[u16] = &[200, 201, 202, 204];
 
 /// Runs `http_api` attempts as HTTP calls. Cheap to clone; clones share their attempts.
 #[derive(Clone)]
@@ -101,48 +95,33 @@ impl Inner {
     /// Makes the attempt's call and says how it went.
     async fn call(&self, attempt: &Attempt) -> Outcome {
         let task = attempt.task();
-        let Some(req) = &task.http_request else {
-            return failed(
-                format!("task {:?} has no http_request", task.task_id),
-                false,
-            );
-        };
-        let conn = match (&req.http_conn_id, &self.connections) {
+        let needed = task
+            .http_request
+            .as_ref()
+            .and_then(|r| r.needed_connection());
+        let conn = match (needed, &self.connections) {
             (Some(id), Some(store)) => match store.get_connection(id).await {
                 Ok(c) => c,
                 Err(e) => return failed(format!("could not read connection {id:?}: {e}"), true),
             },
             _ => None,
         };
-        let url = match resolve_url(
-            &task.task_id,
-            &req.url,
-            req.http_conn_id.as_deref(),
-            conn.as_ref(),
-        ) {
-            Ok(u) => u,
+        let call = match resolve_call(task, conn.as_ref(), attempt.timeout) {
+            Ok(c) => c,
             Err(message) => return failed(message, false),
         };
-        let mut timeout = req
-            .timeout_seconds
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map_or(DEFAULT_TIMEOUT, Duration::from_secs_f64);
-        if let Some(t) = attempt.timeout {
-            timeout = timeout.min(t);
-        }
-        timeout = timeout.min(self.config.max_duration);
-
-        let method = method(req.method);
-        let what = format!("{} {url}", method.as_str());
-        let mut builder = self.client.request(method, &url).timeout(timeout);
-        for (k, v) in &req.headers {
+        let timeout = call.timeout.min(self.config.max_duration);
+        let what = call.what();
+        let mut builder = self
+            .client
+            .request(method(call.method), &call.url)
+            .timeout(timeout);
+        for (k, v) in &call.headers {
             builder = builder.header(k, v);
         }
-        builder = match &req.body {
-            None | Some(Value::Null) => builder,
-            Some(Value::String(s)) => builder.body(s.clone()),
-            Some(v) => builder.json(v),
-        };
+        if let Some(body) = call.body {
+            builder = builder.body(body);
+        }
         let began = Instant::now();
         let outcome = match builder.send().await {
             Err(e) => Err(describe(&e, &what, timeout)),
@@ -172,22 +151,15 @@ impl Inner {
                 outcome.unwrap_or(Ok((status, body)))
             }
         };
-        let ms = began.elapsed().as_millis();
+        let took = began.elapsed();
         match outcome {
             Ok((status, body)) => {
-                self.log(
-                    &attempt.id,
-                    format!("{what} → HTTP {status} in {ms} ms, {} bytes", body.len()),
-                )
-                .await;
-                let success = req
-                    .success_status_codes
-                    .as_deref()
-                    .unwrap_or(DEFAULT_SUCCESS);
-                judge(status, &body, success, &what)
+                self.log(&attempt.id, summary(&what, status, took, body.len()))
+                    .await;
+                judge(status, &body, &call.success_status_codes, &what)
             }
             Err(message) => {
-                self.log(&attempt.id, format!("{message} (after {ms} ms)"))
+                self.log(&attempt.id, summary_of_failure(&message, took))
                     .await;
                 failed(message, true)
             }

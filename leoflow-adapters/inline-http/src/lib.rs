@@ -7,7 +7,6 @@
 
 mod config;
 mod executor;
-mod request;
 
 pub use config::{ConfigError, InlineHttpConfig};
 pub use executor::InlineHttpExecutor;

@@ -579,7 +579,7 @@ impl Executor for KubernetesExecutor {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            kinds: vec![TaskKind::Python, TaskKind::Bash],
+            kinds: vec![TaskKind::Python, TaskKind::Bash, TaskKind::HttpApi],
             isolated: true,
             reattaches: true,
         }
@@ -587,10 +587,10 @@ impl Executor for KubernetesExecutor {
 
     async fn launch(&self, attempt: Attempt) -> Result<(), Error> {
         let kind = attempt.task().kind;
-        if !matches!(kind, TaskKind::Python | TaskKind::Bash) {
+        if !matches!(kind, TaskKind::Python | TaskKind::Bash | TaskKind::HttpApi) {
             return Err(Error::Rejected {
                 message: format!(
-                    "the kubernetes executor runs python and bash tasks, not {}",
+                    "the kubernetes executor runs python, bash and http_api (pod mode) tasks, not {}",
                     kind.as_str()
                 ),
             });

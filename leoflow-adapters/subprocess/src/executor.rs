@@ -200,7 +200,7 @@ impl Executor for SubprocessExecutor {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            kinds: vec![TaskKind::Python, TaskKind::Bash],
+            kinds: vec![TaskKind::Python, TaskKind::Bash, TaskKind::HttpApi],
             isolated: false,
             reattaches: false,
         }
@@ -208,10 +208,10 @@ impl Executor for SubprocessExecutor {
 
     async fn launch(&self, attempt: Attempt) -> Result<(), Error> {
         let kind = attempt.task().kind;
-        if !matches!(kind, TaskKind::Python | TaskKind::Bash) {
+        if !matches!(kind, TaskKind::Python | TaskKind::Bash | TaskKind::HttpApi) {
             return Err(Error::Rejected {
                 message: format!(
-                    "the subprocess executor runs python and bash tasks, not {}",
+                    "the subprocess executor runs python, bash and http_api (pod mode) tasks, not {}",
                     kind.as_str()
                 ),
             });

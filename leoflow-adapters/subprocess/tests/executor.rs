@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use leoflow_ports::dag::DagSpec;
+use leoflow_ports::dag::{DagSpec, TaskKind};
 use leoflow_ports::executor::{Attempt, AttemptCredentials, Error, Event, EventStream, Executor};
 use leoflow_ports::log::{self, LogChunk, LogLine, LogStore};
 use leoflow_ports::run::{AttemptId, RunKey, RunType, TaskKey};
@@ -301,11 +301,15 @@ async fn the_task_group_the_agent_names_is_ended_when_the_agent_dies() {
 }
 
 #[tokio::test]
-async fn only_python_and_bash_run_here() {
+async fn only_python_bash_and_http_api_run_here() {
     let s = setup("kinds", "exit 0");
-    let err = s.exec.launch(attempt("http_api", &[])).await.unwrap_err();
+    let err = s.exec.launch(attempt("empty", &[])).await.unwrap_err();
     assert!(matches!(err, Error::Rejected { .. }), "{err:?}");
     let caps = s.exec.capabilities();
+    assert_eq!(
+        caps.kinds,
+        [TaskKind::Python, TaskKind::Bash, TaskKind::HttpApi]
+    );
     assert!(!caps.isolated && !caps.reattaches);
     assert_eq!(s.exec.name(), "subprocess");
     let _ = std::fs::remove_dir_all(&s.dir);

@@ -1,17 +1,20 @@
 //! What an attempt is told when it starts: its task, DAG, run, resolved inputs, mapped
-//! arguments and params, read from the run's pinned DAG version and the XCom store. Also
-//! the XCom reads of `GET /agent/v1/xcom`, which share the upstream rules.
+//! arguments and params, read from the run's pinned DAG version and the XCom store, and
+//! for an http_api task the call to make (its connection resolved here). Also the XCom
+//! reads of `GET /agent/v1/xcom`, which share the upstream rules.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use leoflow_core::mapping;
 use leoflow_core::plan::DagPlan;
-use leoflow_ports::dag::{MapSource, TaskSpec, XComInput, XComRef};
+use leoflow_ports::dag::{MapSource, TaskKind, TaskSpec, XComInput, XComRef};
+use leoflow_ports::http_call::{resolve_call, HttpCall};
 use leoflow_ports::run::{AttemptId, DagRun, RunKey, TaskInstance, TaskKey};
 use serde_json::Value;
 
-use super::dto::{AttemptDto, DagDto, RunDto, StartResponse};
+use super::dto::{AttemptDto, DagDto, HttpCallDto, RunDto, StartResponse};
 use super::AgentApi;
 use crate::problem::Problem;
 use crate::problem::{datastore_problem, engine_problem, xcom_problem};
@@ -202,6 +205,16 @@ pub(super) async fn start_response(
         params.extend(conf.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
 
+    let timeout = scope.plan.policies[scope.idx].timeout;
+    let (http_call, http_call_error) = if task.kind == TaskKind::HttpApi {
+        match http_call(api, task, timeout).await? {
+            Ok(call) => (Some(HttpCallDto::from(call)), None),
+            Err(e) => (None, Some(e)),
+        }
+    } else {
+        (None, None)
+    };
+
     let run = &scope.run;
     Ok(StartResponse {
         attempt: AttemptDto::from(attempt),
@@ -228,8 +241,31 @@ pub(super) async fn start_response(
         mapped_kwargs,
         params,
         heartbeat_interval_seconds: api.heartbeat_interval.as_secs_f64(),
-        timeout_seconds: scope.plan.policies[scope.idx]
-            .timeout
-            .map(|t| t.as_secs_f64()),
+        timeout_seconds: timeout.map(|t| t.as_secs_f64()),
+        http_call,
+        http_call_error,
     })
+}
+
+/// The call of an http_api task, its connection read here so the agent never needs the
+/// datastore; `Ok(Err(why))` when the task's request cannot be resolved.
+async fn http_call(
+    api: &AgentApi,
+    task: &TaskSpec,
+    timeout: Option<Duration>,
+) -> Result<Result<HttpCall, String>, Problem> {
+    let needed = task
+        .http_request
+        .as_ref()
+        .and_then(|r| r.needed_connection());
+    let conn = match needed {
+        Some(id) => api
+            .engine
+            .datastore()
+            .get_connection(id)
+            .await
+            .map_err(datastore_problem)?,
+        None => None,
+    };
+    Ok(resolve_call(task, conn.as_ref(), timeout))
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use leoflow_ports::http_call::{HttpCall, MAX_RESPONSE_BYTES};
 use leoflow_ports::log::LogStream;
 use leoflow_ports::run::{AttemptId, RunType};
 use serde::{Deserialize, Serialize};
@@ -81,6 +82,45 @@ pub struct StartResponse {
     pub params: BTreeMap<String, Value>,
     pub heartbeat_interval_seconds: f64,
     pub timeout_seconds: Option<f64>,
+    /// For an http_api task: the call to make, resolved by the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_call: Option<HttpCallDto>,
+    /// For an http_api task whose call cannot be resolved (a relative URL without a
+    /// usable connection): why, to be reported as a failure not worth retrying.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_call_error: Option<String>,
+}
+
+/// The call an http_api task makes in pod mode, resolved exactly as the inline executor
+/// resolves it (`leoflow_ports::http_call`): the agent sends it as is.
+#[derive(Debug, Serialize)]
+pub struct HttpCallDto {
+    pub method: &'static str,
+    /// Absolute, the connection already applied.
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    /// The exact body to send.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The task's timeout, capped by the execution timeout.
+    pub timeout_seconds: f64,
+    pub success_status_codes: Vec<u16>,
+    /// A larger response body fails the attempt.
+    pub max_response_bytes: usize,
+}
+
+impl From<HttpCall> for HttpCallDto {
+    fn from(c: HttpCall) -> HttpCallDto {
+        HttpCallDto {
+            method: c.method.as_str(),
+            url: c.url,
+            headers: c.headers,
+            body: c.body,
+            timeout_seconds: c.timeout.as_secs_f64(),
+            success_status_codes: c.success_status_codes,
+            max_response_bytes: MAX_RESPONSE_BYTES,
+        }
+    }
 }
 
 /// `POST /agent/v1/heartbeat` response.
