@@ -427,7 +427,7 @@ fn an_http_call_is_made_and_its_answer_reported() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(service.calls("report").len(), 1);
     assert_eq!(
-        api.calls("finish")[0].body,
+        report(&api.calls("finish")[0]),
         json!({"status": "success", "return_value": {"rows": 3}, "retryable": true})
     );
     let lines = api.system_lines();
@@ -459,7 +459,7 @@ fn a_cancel_answer_to_a_heartbeat_stops_an_http_call() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
-        api.calls("finish")[0].body,
+        report(&api.calls("finish")[0]),
         json!({"status": "failed", "error": "cancelled by the control plane", "retryable": true})
     );
     let lines = api.system_lines();
@@ -480,7 +480,7 @@ fn a_call_the_control_plane_could_not_resolve_fails_without_retry() {
     let api = FakeApi::start(move |e, _| ok(e, &start));
     assert_eq!(api.run_agent(&[]).status.code(), Some(1));
     assert_eq!(
-        api.calls("finish")[0].body,
+        report(&api.calls("finish")[0]),
         json!({"status": "failed", "error": "task \"call\": connection \"nope\" does not exist", "retryable": false})
     );
 }
