@@ -13,7 +13,9 @@ Wire protocol (Unix stream socket, one connection per attempt, newline-delimited
    `dag_file` (optional) is the attempt's DAG file, relative to `cwd`, for the warm DAG cache below.
 2. The server forks, waits until the child has called setsid(), and answers `{"pid": N}` + `\\n`. The child's
    pid is also its process group id and session id, so `kill(-N, sig)` reaches the whole task tree.
-3. When the child ends, the server answers `{"exit": code}` + `\\n` (the exit code, or -signal) and closes.
+3. When the child ends, the server answers `{"exit": code}` + `\\n` (the exit code, or -signal) and closes. A child
+   that ends normally closes its standard streams and tells the server its exit code just before it exits, so the
+   answer does not wait for the kernel to tear the process down; a killed child is reported when it is reaped.
 
 A refused request gets `{"error": "..."}` + `\\n` and the connection closes; nothing was started. `{"ping": true}`
 (no descriptors) answers `{"ok": true, "pid": <server pid>, "version": ...}`. A stopped or crashed server refuses
@@ -131,22 +133,41 @@ def _ensure_standard_fds() -> None:
                 os.close(null)
 
 
-def _close_fds_from(lowest: int) -> None:
-    """Close every descriptor >= lowest (the listener, other connections, other requests' pipes)."""
+def _close_fds_from(lowest: int, keep: int = -1) -> None:
+    """Close every descriptor >= lowest but `keep` (the listener, other connections, other requests' pipes)."""
     try:
         fds = [int(name) for name in os.listdir("/proc/self/fd")]
     except OSError:
         import resource
 
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-        os.closerange(lowest, soft if soft != resource.RLIM_INFINITY else 65536)
+        limit = soft if soft != resource.RLIM_INFINITY else 65536
+        if lowest <= keep < limit:
+            os.closerange(lowest, keep)
+            os.closerange(keep + 1, limit)
+        else:
+            os.closerange(lowest, limit)
         return
     for fd in fds:
-        if fd >= lowest:
+        if fd >= lowest and fd != keep:
             try:
                 os.close(fd)
             except OSError:
                 pass
+
+
+def _announce_exit(note_w: int, code: int) -> None:
+    """Close the standard streams (the agent sees EOF now, not after the kernel has torn the process down) and tell the
+    server the exit code."""
+    for fd in (0, 1, 2):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    try:
+        os.write(note_w, str(code).encode("ascii"))
+    except OSError:
+        pass
 
 
 def _reset_stdio() -> None:
@@ -194,13 +215,14 @@ class _stdout_to_stderr:
 class _Client:
     """One connection: the request being read, the descriptors it carried, and the child it started."""
 
-    __slots__ = ("sock", "buffer", "fds", "pid")
+    __slots__ = ("sock", "buffer", "fds", "pid", "exit_note")
 
     def __init__(self, sock):
         self.sock = sock
         self.buffer = bytearray()
         self.fds: list = []
         self.pid = None
+        self.exit_note = None  # the read end of the pipe on which the child announces its exit code
 
     def close_fds(self) -> None:
         for fd in self.fds:
@@ -209,6 +231,15 @@ class _Client:
             except OSError:
                 pass
         self.fds = []
+
+
+class _ExitNote:
+    """Selector data of a child's exit-note pipe."""
+
+    __slots__ = ("client",)
+
+    def __init__(self, client: _Client):
+        self.client = client
 
 
 class ForkServer:
@@ -341,6 +372,8 @@ class ForkServer:
                         self._accept()
                     elif key.data == "wake":
                         self._drain_wake()
+                    elif isinstance(key.data, _ExitNote):
+                        self._read_exit_note(key.data.client)
                     else:
                         self._read(key.data)
                 self._reap()
@@ -439,12 +472,22 @@ class ForkServer:
             return
         self._warm_dag(request)
         try:
-            pid = self._fork(request, client.fds)
+            note_r, note_w = os.pipe()
         except OSError as err:
+            client.close_fds()
+            self._refuse(client, f"could not create a pipe: {err}")
+            return
+        try:
+            pid = self._fork(request, client.fds, note_w)
+        except OSError as err:
+            os.close(note_r)
             self._refuse(client, f"fork failed: {err}")
             return
         finally:
+            os.close(note_w)
             client.close_fds()  # the child has its copies; the client must see EOF when the child ends
+        client.exit_note = note_r
+        self._selector.register(note_r, selectors.EVENT_READ, _ExitNote(client))
         client.pid = pid
         self._children[pid] = client
         self._send(client, {"pid": pid})
@@ -476,7 +519,7 @@ class ForkServer:
             )
         return None
 
-    def _fork(self, request: dict, fds: list) -> int:
+    def _fork(self, request: dict, fds: list, note_w: int) -> int:
         sync_r, sync_w = os.pipe()
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -496,7 +539,7 @@ class ForkServer:
         if pid == 0:
             try:
                 os.close(sync_r)
-                self._child(request, fds, sync_w)
+                self._child(request, fds, sync_w, note_w)
             finally:
                 os._exit(70)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
@@ -507,7 +550,7 @@ class ForkServer:
             os.close(sync_r)
         return pid
 
-    def _child(self, request: dict, fds: list, sync_w: int) -> None:
+    def _child(self, request: dict, fds: list, sync_w: int, note_w: int) -> None:
         """In the forked child: become an attempt process and run `leoflow_shim run <workdir>`; never returns."""
         code = 70
         try:
@@ -524,7 +567,7 @@ class ForkServer:
             signal.pthread_sigmask(signal.SIG_SETMASK, set())
             for target, fd in enumerate(fds):
                 os.dup2(fd, target)
-            _close_fds_from(3)
+            _close_fds_from(3, keep=note_w)
             _reset_stdio()
             env = request.get("env")
             if env is not None:
@@ -566,6 +609,7 @@ class ForkServer:
                         stream.flush()
                 except BaseException:  # noqa: BLE001
                     pass
+            _announce_exit(note_w, code)
             os._exit(code)
 
     def _reap(self) -> None:
@@ -577,9 +621,39 @@ class ForkServer:
             if pid == 0:
                 return
             client = self._children.pop(pid, None)
-            if client is not None and client.sock is not None:
+            if client is None:
+                continue
+            self._close_exit_note(client)
+            if client.sock is not None:
                 self._send(client, {"exit": os.waitstatus_to_exitcode(status)})
                 self._forget(client)
+
+    def _read_exit_note(self, client: _Client) -> None:
+        """The child announced its exit code (or died without, leaving EOF): report it now; the reap comes later."""
+        try:
+            note = os.read(client.exit_note, 64)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            note = b""
+        self._close_exit_note(client)
+        try:
+            code = int(note.decode("ascii"))
+        except ValueError:
+            return  # no note: the child was killed; `_reap` reports how it ended
+        if client.sock is not None:
+            self._send(client, {"exit": code})
+            self._forget(client)
+
+    def _close_exit_note(self, client: _Client) -> None:
+        if client.exit_note is None:
+            return
+        try:
+            self._selector.unregister(client.exit_note)
+        except (KeyError, ValueError):
+            pass
+        os.close(client.exit_note)
+        client.exit_note = None
 
     # -- replies ----------------------------------------------------------------------------------------------------
 
