@@ -102,16 +102,7 @@ async fn a_chain_of_20_bash_tasks_runs_to_success() {
     assert_eq!(tis.len(), 20);
     for ti in &tis {
         assert_eq!((ti.state, ti.try_number), (TaskState::Success, 1), "{ti:?}");
-        let log = e.stack.log(&ti.attempt()).await;
-        assert!(
-            log.first().is_some_and(|l| l.starts_with("▸ task started")),
-            "{log:?}"
-        );
-        assert!(
-            log.last()
-                .is_some_and(|l| l.starts_with("✓ task succeeded in ")),
-            "{log:?}"
-        );
+        agent_harness::assert_framed_as_success(&e.stack.log(&ti.attempt()).await);
     }
 }
 

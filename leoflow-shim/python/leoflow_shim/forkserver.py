@@ -648,10 +648,7 @@ class ForkServer:
     def _close_exit_note(self, client: _Client) -> None:
         if client.exit_note is None:
             return
-        try:
-            self._selector.unregister(client.exit_note)
-        except (KeyError, ValueError):
-            pass
+        self._unwatch(client.exit_note)
         os.close(client.exit_note)
         client.exit_note = None
 
@@ -672,15 +669,18 @@ class ForkServer:
         self._send(client, {"error": message})
         self._forget(client)
 
+    def _unwatch(self, fileobj) -> None:
+        try:
+            self._selector.unregister(fileobj)
+        except (KeyError, ValueError):
+            pass
+
     def _forget(self, client: _Client) -> None:
         """Close the connection; a running child stays registered so it is still reaped."""
         client.close_fds()
         if client.sock is None:
             return
-        try:
-            self._selector.unregister(client.sock)
-        except (KeyError, ValueError):
-            pass
+        self._unwatch(client.sock)
         client.sock.close()
         client.sock = None
 

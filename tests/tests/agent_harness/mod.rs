@@ -166,6 +166,20 @@ impl Stack {
     }
 }
 
+/// Asserts that an attempt's log opens with the agent's start line and closes with the
+/// server's success line.
+pub fn assert_framed_as_success(log: &[String]) {
+    assert!(
+        log.first().is_some_and(|l| l.starts_with("▸ task started")),
+        "{log:?}"
+    );
+    assert!(
+        log.last()
+            .is_some_and(|l| l.starts_with("✓ task succeeded in ")),
+        "{log:?}"
+    );
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
         drop(self.running.take());
