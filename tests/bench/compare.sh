@@ -129,7 +129,9 @@ else
   AF_LABEL="measured in this run (LocalExecutor + Postgres, harness defaults)"
   if [ ! -f "$AF_JSON" ]; then
     # The harness writes no results when a DAG fails; keep its per-DAG lines instead.
-    AF_LABEL="the Airflow harness FAILED in this run ($(grep -m1 -E 'Error|failed' "$AF_OUT" | cut -c1-160)); the DAGs it finished are read from its log (no trigger -> first task there)"
+    AF_WHY="$(grep -E '^[A-Za-z_.]*(Error|Exception): ' "$AF_OUT" | tail -n 1 | cut -c1-160)"
+    [ -n "$AF_WHY" ] || AF_WHY="$(grep -m1 -E 'Error|failed' "$AF_OUT" | cut -c1-160)"
+    AF_LABEL="the Airflow harness FAILED in this run ($AF_WHY); the DAGs it finished are read from its log (no trigger -> first task there)"
     AF_JSON=""
     AF_LOG="$AF_OUT"
   fi
