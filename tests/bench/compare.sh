@@ -72,6 +72,9 @@ export LEOFLOW_HOME="$WORK/home" LEOFLOW_ADMIN_PASSWORD=password NO_COLOR=1
 PORT="$(free_port 58088)"
 log "leoflow setup (managed Postgres under $LEOFLOW_HOME)"
 "$BIN/leoflow" setup --yes >"$WORK/setup.log" 2>&1
+# Like the Airflow harness (`airflow db migrate` before its timed start): the database is
+# created and migrated first, so time-to-healthy measures a start, not initdb.
+"$BIN/leoflow" db migrate >>"$WORK/setup.log" 2>&1
 log "starting leoflow lite on port $PORT"
 setsid "$BIN/leoflow" lite "$WORK/dags" --port "$PORT" --executor subprocess \
   >"$WORK/lite.log" 2>&1 </dev/null &
