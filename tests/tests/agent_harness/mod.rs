@@ -206,11 +206,7 @@ pub fn dag(dag_id: &str, tasks: Vec<Value>) -> Value {
 pub fn agent_binary() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        // <target>/<profile>/deps/<test>-<hash>
-        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-        let target_dir = profile_dir.parent().unwrap().to_path_buf();
-        let bin = profile_dir.join("leoflow-agent");
+        let bin = profile_dir().join("leoflow-agent");
         let sources = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .unwrap()
@@ -218,23 +214,38 @@ pub fn agent_binary() -> PathBuf {
         if modified(&bin).is_some_and(|built| newest(&sources).is_some_and(|src| built > src)) {
             return bin;
         }
-        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.args(["build", "-p", "leoflow-agent", "--bin", "leoflow-agent"])
-            .env("CARGO_TARGET_DIR", &target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "building leoflow-agent failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(bin.exists(), "{} was not built", bin.display());
-        bin
+        cargo_build("leoflow-agent", "leoflow-agent")
     })
     .clone()
+}
+
+/// `<target>/<profile>`, where this test binary was built (`<target>/<profile>/deps/<test>`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// Builds binary `bin` of `package` into this test's target directory and profile (a no-op
+/// when it is up to date) and returns its path.
+pub fn cargo_build(package: &str, bin: &str) -> PathBuf {
+    let profile_dir = profile_dir();
+    let target_dir = profile_dir.parent().unwrap().to_path_buf();
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(["build", "-p", package, "--bin", bin])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    let out = cmd.output().expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "building {bin} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = profile_dir.join(bin);
+    assert!(path.exists(), "{} was not built", path.display());
+    path
 }
 
 fn modified(path: &Path) -> Option<std::time::SystemTime> {
