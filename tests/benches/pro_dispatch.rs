@@ -10,6 +10,8 @@
 
 #![allow(clippy::unwrap_used, clippy::needless_pass_by_value)] // Benchmark code: a panic is the failure report.
 
+mod bench_dags;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +25,8 @@ use leoflow_ports::state::RunState;
 use leoflow_ports::testkit::fake_executor::FakeExecutor;
 use leoflow_redis::testing::TestRedis;
 use leoflow_redis::{RedisLocks, RedisNotifier, RedisXCom};
-use serde_json::{json, Value};
+
+use bench_dags::{chain, python, spec};
 
 /// The fake executor, each launch taking `delay` first.
 struct SlowLaunch {
@@ -54,15 +57,6 @@ impl Executor for SlowLaunch {
     }
 }
 
-fn python(id: &str, deps: &[String]) -> Value {
-    json!({"task_id": id, "type": "python", "entrypoint": format!("dag.py:{id}"), "depends_on": deps})
-}
-
-fn spec(dag_id: &str, tasks: Vec<Value>) -> DagSpec {
-    let v = json!({"schema_version": "1.0", "dag_id": dag_id, "dag_version": "bench", "image": "", "tasks": tasks});
-    DagSpec::from_json(v.to_string().as_bytes()).unwrap()
-}
-
 /// The shape of `fanout_100.py`: start → 100 tasks → join.
 fn fanout_100() -> DagSpec {
     let mut tasks = vec![python("start", &[])];
@@ -70,20 +64,6 @@ fn fanout_100() -> DagSpec {
     tasks.extend(ids.iter().map(|id| python(id, &["start".to_string()])));
     tasks.push(python("join", &ids));
     spec("fanout_100", tasks)
-}
-
-fn chain(len: usize) -> DagSpec {
-    let tasks = (0..len)
-        .map(|i| {
-            let deps = if i == 0 {
-                vec![]
-            } else {
-                vec![format!("c{:02}", i - 1)]
-            };
-            python(&format!("c{i:02}"), &deps)
-        })
-        .collect();
-    spec(&format!("chain_{len}"), tasks)
 }
 
 async fn engine(redis: &TestRedis, dispatch: Dispatch, delay: Duration) -> Engine {

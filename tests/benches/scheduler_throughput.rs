@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used, clippy::needless_pass_by_value)] // Benchmark code: a panic is the failure report.
 
+mod bench_dags;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,16 +23,8 @@ use leoflow_ports::datastore::Datastore;
 use leoflow_ports::run::RunKey;
 use leoflow_ports::state::RunState;
 use leoflow_ports::testkit::fake_executor::FakeExecutor;
-use serde_json::{json, Value};
 
-fn python(id: &str, deps: &[String]) -> Value {
-    json!({"task_id": id, "type": "python", "entrypoint": format!("dag.py:{id}"), "depends_on": deps})
-}
-
-fn spec(dag_id: &str, tasks: Vec<Value>) -> DagSpec {
-    let v = json!({"schema_version": "1.0", "dag_id": dag_id, "dag_version": "bench", "image": "", "tasks": tasks});
-    DagSpec::from_json(v.to_string().as_bytes()).expect("benchmark DAGs are valid")
-}
+use bench_dags::{chain, python, spec};
 
 /// root → `width` parallel tasks → join.
 fn fan_out(width: usize) -> DagSpec {
@@ -39,20 +33,6 @@ fn fan_out(width: usize) -> DagSpec {
     tasks.extend(ids.iter().map(|id| python(id, &["root".to_string()])));
     tasks.push(python("join", &ids));
     spec(&format!("fanout_{width}"), tasks)
-}
-
-fn chain(len: usize) -> DagSpec {
-    let tasks = (0..len)
-        .map(|i| {
-            let deps = if i == 0 {
-                vec![]
-            } else {
-                vec![format!("c{:02}", i - 1)]
-            };
-            python(&format!("c{i:02}"), &deps)
-        })
-        .collect();
-    spec(&format!("chain_{len}"), tasks)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
