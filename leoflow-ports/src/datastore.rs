@@ -191,6 +191,20 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
+impl User {
+    /// An active administrator of the default tenant, as an edition's bootstrap creates it.
+    pub fn admin(username: String, password_hash: String, created_at: DateTime<Utc>) -> User {
+        User {
+            username,
+            password_hash,
+            role: "admin".into(),
+            tenant: "default".into(),
+            is_active: true,
+            created_at,
+        }
+    }
+}
+
 /// A variable (`Variable.get`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Variable {

@@ -239,14 +239,7 @@ async fn bootstrap_admin(engine: &Engine, config: &Config) -> anyhow::Result<()>
             return Ok(());
         }
     };
-    let user = User {
-        username: config.bootstrap_username.clone(),
-        password_hash: hash,
-        role: "admin".into(),
-        tenant: "default".into(),
-        is_active: true,
-        created_at: chrono::Utc::now(),
-    };
+    let user = User::admin(config.bootstrap_username.clone(), hash, chrono::Utc::now());
     engine
         .datastore()
         .put_user(&user)

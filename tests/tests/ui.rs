@@ -136,14 +136,11 @@ async fn server(ui: PathBuf) -> Server {
         .build()
         .unwrap();
     store
-        .put_user(&User {
-            username: "admin".into(),
-            password_hash: hash_password(PASSWORD).unwrap(),
-            role: "admin".into(),
-            tenant: "default".into(),
-            is_active: true,
-            created_at: Utc::now(),
-        })
+        .put_user(&User::admin(
+            "admin".into(),
+            hash_password(PASSWORD).unwrap(),
+            Utc::now(),
+        ))
         .await
         .unwrap();
     let router = agent_router(AgentApi::new(engine.clone(), agent_tokens))

@@ -237,14 +237,11 @@ const SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Makes the configured admin the datastore's `admin` user, so a `reset-password` takes
 /// effect on the next start.
 async fn admin(engine: &Engine, config: &crate::home::Config) -> Result<(), Error> {
-    let user = User {
-        username: config.admin_user.clone(),
-        password_hash: config.admin_password_hash.clone(),
-        role: "admin".into(),
-        tenant: "default".into(),
-        is_active: true,
-        created_at: chrono::Utc::now(),
-    };
+    let user = User::admin(
+        config.admin_user.clone(),
+        config.admin_password_hash.clone(),
+        chrono::Utc::now(),
+    );
     engine
         .datastore()
         .put_user(&user)
