@@ -624,9 +624,7 @@ class ForkServer:
             if client is None:
                 continue
             self._close_exit_note(client)
-            if client.sock is not None:
-                self._send(client, {"exit": os.waitstatus_to_exitcode(status)})
-                self._forget(client)
+            self._report_exit(client, os.waitstatus_to_exitcode(status))
 
     def _read_exit_note(self, client: _Client) -> None:
         """The child announced its exit code (or died without, leaving EOF): report it now; the reap comes later."""
@@ -641,6 +639,10 @@ class ForkServer:
             code = int(note.decode("ascii"))
         except ValueError:
             return  # no note: the child was killed; `_reap` reports how it ended
+        self._report_exit(client, code)
+
+    def _report_exit(self, client: _Client, code: int) -> None:
+        """Answer the attempt's exit code (once: the connection is closed after it)."""
         if client.sock is not None:
             self._send(client, {"exit": code})
             self._forget(client)

@@ -222,12 +222,12 @@ pub async fn finish(
                 error,
             })
         }
-        Ok(FinishResult::Stale) => match api.current(&attempt).await {
-            Ok(_) => Err(Problem::conflict(format!(
+        // `current` explains precisely why (gone, or at another try or state).
+        Ok(FinishResult::Stale) => api.current(&attempt).await.and_then(|_| {
+            Err(Problem::conflict(format!(
                 "attempt {attempt} is no longer current"
-            ))),
-            Err(p) => Err(p),
-        },
+            )))
+        }),
         Err(p) => Err(p),
     };
     // Kept whatever the answer: like `logs`, lines are accepted after the attempt ended.
